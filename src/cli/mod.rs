@@ -1,0 +1,115 @@
+//! The command line: one file per subcommand, each turning flags into a validated config
+//! and wiring library pieces together. Nothing here knows a venue's wire format.
+//!
+//! Exit codes: 0 success, 1 a check failed (the data is unhealthy), 2 an error (bad flags,
+//! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
+
+mod export;
+mod import;
+mod inspect;
+pub mod interrupt;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Record, replay and analyse crypto exchange market data.
+///
+/// tapedeck captures exchange WebSocket streams into an append-only local recording,
+/// replays recordings deterministically through detectors and strategies, and exports
+/// them losslessly. Every command that reads a recording takes its directory.
+#[derive(Debug, Parser)]
+#[command(name = "tapedeck", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Summarize a recording: format, time span, counts per instrument and kind, gaps, size
+    Inspect(inspect::Args),
+    /// Print a recording's records as NDJSON or CSV, with exact decimals as strings
+    Export(export::Args),
+    /// Build a recording from files written by other tools
+    Import(import::Args),
+}
+
+/// Runs the binary: parses arguments, sets up logging, runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAPEDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    interrupt::install();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one parsed command.
+///
+/// # Errors
+/// Whatever the command fails with; the caller prints it and exits 2.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
+    }
+}
+
+/// Help and version go to stdout as usual; usage errors become one line naming the flag.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = e.render().to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    eprintln!("{} (see --help)", parts.join(" "));
+    ExitCode::from(2)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// Parses a comma-separated flag value with `parse`, naming the bad item.
+fn parse_list<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse).collect()
+}
+
+fn progress_bar(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let template = if len.is_some() {
+        format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})")
+    } else {
+        format!("{{spinner}} {what} {{pos}} ({{per_sec}})")
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+    bar
+}

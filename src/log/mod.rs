@@ -1,0 +1,77 @@
+//! The recording: an append-only log of [`Record`]s in a sled database directory.
+//!
+//! This module is the only place that knows sled exists. Everything else uses [`Writer`],
+//! [`Reader`] and [`RecordingMeta`]. A recording holds three trees: `meta` (JSON metadata and
+//! the format version), `symbols` (the interned instrument table) and `events`, whose keys
+//! are the big-endian first seq of a block of records and whose values are checksummed,
+//! optionally compressed blocks (see `block.rs`). Blocks are never rewritten once stored.
+
+mod block;
+pub mod fault;
+mod meta;
+mod reader;
+mod store;
+mod writer;
+
+use std::path::PathBuf;
+
+pub use block::Compression;
+pub use meta::{FORMAT_VERSION, RecordingMeta};
+pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter};
+pub use writer::{Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
+
+use crate::model::Record;
+
+/// Everything that can go wrong reading or writing a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{path}: not a tapedeck recording (no metadata found)")]
+    NotARecording { path: PathBuf },
+    #[error("{path}: recording format {found} is not supported (this build reads format {supported})")]
+    UnsupportedFormat { path: PathBuf, found: u32, supported: u32 },
+    /// `block` is the block's ordinal in the recording; `seqs` its seq range, as far as known.
+    #[error("corrupt block {block} (seq {seqs}): {detail}")]
+    Corrupt { block: u64, seqs: String, detail: String },
+    #[error("{path}: recording is in use by another process (one process may open it at a time)")]
+    Busy { path: PathBuf },
+    #[error("corrupt recording: {0}")]
+    CorruptMeta(String),
+    #[error("storage error: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("encode error: {0}")]
+    Encode(String),
+    #[error("the writer thread has stopped")]
+    WriterGone,
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Reads a whole recording into memory; for tests, sweeps and small files.
+///
+/// # Errors
+/// Any [`LogError`] met while reading.
+pub fn read_all(dir: &std::path::Path) -> Result<Vec<Record>> {
+    let reader = Reader::open(dir)?;
+    reader.records_from(0).collect()
+}
+
+/// Total size of the files under `dir`, in bytes.
+pub fn disk_size(dir: &std::path::Path) -> u64 {
+    fn walk(path: &std::path::Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(dir)
+}
+
+#[cfg(test)]
+mod tests;
