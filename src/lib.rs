@@ -3,13 +3,25 @@
 //! The crate is one library and one binary. Read this file as the code map; each module's
 //! own `//!` says what it owns and what it must not do.
 
+// Table-driven tests spell their rows as tuples; that is the point of them.
+#![cfg_attr(test, allow(clippy::type_complexity))]
+
 /// The command line (the binary is a thin wrapper around `cli::main`).
 pub mod cli;
+/// Built-in detectors: waves, volatility regimes, volume anomalies.
+pub mod detect;
+/// The synchronous engine: books, candles, detectors. No IO, no clock.
+pub mod engine;
 /// Venue adapters: wire formats and normalization, one folder per exchange.
 pub mod exchange;
 /// Importers that build recordings from files.
 pub mod import;
 /// The append-only recording (the only module that knows sled).
 pub mod log;
+
 /// Exact decimals, instruments and the normalized record model. No IO.
 pub mod model;
+/// Output sinks: signals JSONL, terminal, digest.
+pub mod output;
+/// Replay: merged, filtered, paced record streams from recordings.
+pub mod replay;

@@ -4,10 +4,12 @@
 //! Exit codes: 0 success, 1 a check failed (the data is unhealthy), 2 an error (bad flags,
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
+mod config;
 mod export;
 mod import;
 mod inspect;
 pub mod interrupt;
+mod replay;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,8 @@ enum Command {
     Export(export::Args),
     /// Build a recording from files written by other tools
     Import(import::Args),
+    /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
+    Replay(replay::Args),
 }
 
 /// Runs the binary: parses arguments, sets up logging, runs the command.
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

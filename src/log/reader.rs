@@ -74,6 +74,20 @@ impl Reader {
         }
     }
 
+    /// The first and last ts_recv, from the first and last blocks; `None` when empty.
+    ///
+    /// # Errors
+    /// When either block is corrupt.
+    pub fn ts_recv_span(&self) -> Result<Option<(u64, u64)>> {
+        let Some(first) = self.blocks_from(0).next().transpose()? else { return Ok(None) };
+        let last_key = self.store.last_block()?.map_or(0, |(k, _)| k);
+        let last =
+            self.blocks_from(last_key).next().transpose()?.unwrap_or(Block { first_seq: 0, records: Vec::new() });
+        let first_ts = first.records.first().map_or(0, |r| r.ts_recv);
+        let last_ts = last.records.last().map_or(first_ts, |r| r.ts_recv);
+        Ok(Some((first_ts, last_ts)))
+    }
+
     /// Verified blocks in order, starting with the block that holds `seq`.
     pub fn blocks_from(&self, seq: u64) -> BlockIter {
         let start_key = match self.store.events.range(..=seq.to_be_bytes()).next_back() {

@@ -154,7 +154,7 @@ impl Decimal {
         self.checked_add(&Decimal::raw(other.mantissa().checked_neg()?, other.scale))
     }
 
-    /// Exact product, or `None` when it does not fit.
+    /// Exact product (scale = the sum of scales, not normalized), or `None` when it does not fit.
     pub fn checked_mul(&self, other: &Decimal) -> Option<Decimal> {
         let mut mantissa = self.mantissa().checked_mul(other.mantissa())?;
         let mut scale = self.scale as u16 + other.scale as u16;
@@ -165,7 +165,7 @@ impl Decimal {
             mantissa /= 10;
             scale -= 1;
         }
-        Some(Decimal::raw(mantissa, scale as u8).normalized())
+        Some(Decimal::raw(mantissa, scale as u8))
     }
 
     /// The nearest `f64`, rounded exactly as parsing the decimal string would round.

@@ -15,6 +15,43 @@ pub fn format_utc(ns: Nanos) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Parses RFC 3339 UTC (`2024-08-08T23:55:00Z`, optional fraction, `Z` or `+00:00`) to ns.
+///
+/// # Errors
+/// When the text is not such a timestamp.
+pub fn parse_utc(text: &str) -> Result<Nanos, String> {
+    let bad = || format!("invalid UTC time {text:?} (expected e.g. 2024-08-08T23:55:00Z)");
+    let body = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).ok_or_else(bad)?;
+    let (date, time) = body.split_once(['T', ' ']).ok_or_else(bad)?;
+    let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
+    let mut d = date.split('-');
+    let (y, m, day) =
+        (num(d.next().ok_or_else(bad)?)?, num(d.next().ok_or_else(bad)?)?, num(d.next().ok_or_else(bad)?)?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.split(':');
+    let (h, mi, s) = (num(t.next().ok_or_else(bad)?)?, num(t.next().ok_or_else(bad)?)?, num(t.next().unwrap_or("0"))?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 || frac.len() > 9 {
+        return Err(bad());
+    }
+    let frac_ns = if frac.is_empty() { 0 } else { num(frac)? * 10u64.pow(9 - frac.len() as u32) };
+    let days = days_from_civil(y as i64, m as u32, day as u32);
+    if days < 0 {
+        return Err(bad());
+    }
+    Ok((days as u64 * 86_400 + h * 3600 + mi * 60 + s) * NANOS_PER_SEC + frac_ns)
+}
+
+/// (year, month, day) to days since 1970-01-01, proleptic Gregorian.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's method).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -82,5 +119,11 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_utc(1_723_161_255_342_000_000), "2024-08-08T23:54:15.342Z");
         assert_eq!(format_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        for ns in [0u64, 951_782_400_000_000_000, 1_723_161_255_342_000_000] {
+            assert_eq!(parse_utc(&format_utc(ns)), Ok(ns));
+        }
+        assert_eq!(parse_utc("2024-08-08T23:55:00.5+00:00"), Ok(1_723_161_300_500_000_000));
+        assert!(parse_utc("2024-13-01T00:00:00Z").is_err());
+        assert!(parse_utc("2024-08-08T23:55:00").is_err(), "a zone is required");
     }
 }

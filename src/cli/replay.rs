@@ -1,0 +1,155 @@
+//! `tapedeck replay REC...`: drive the engine from recordings, with detectors, at a speed.
+//!
+//! Ends with a summary: records, signals per detector, wall time, events/s, and the
+//! SHA-256 digest of the signals JSONL (identical across runs, speeds and thread counts).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::config::{Config, DetectArgs};
+use crate::engine::{Engine, EngineStats};
+use crate::output::{Signals, Terminal};
+use crate::replay::{Filter, Merged, Pacer, Speed};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tapedeck replay recordings/binance-btcusdt-20240808 --detect waves:amplitude=0.1,timeframe=10s
+  tapedeck replay REC --speed 10 --detect volume:timeframe=10s,ma=20,k=3 --signals-out signals.jsonl
+  tapedeck replay A B --from 2024-08-08T23:55:00Z --to 2024-08-08T23:57:00Z --symbols BTC/USDT")]
+pub struct Args {
+    /// Recording directories; several are merged by (ts_recv, recording order, seq)
+    #[arg(required = true, value_name = "REC")]
+    recs: Vec<PathBuf>,
+    /// Replay speed: 1 = as recorded, 10 = ten times faster, max = as fast as possible
+    #[arg(long, default_value = "max", value_parser = clap::value_parser!(Speed))]
+    speed: Option<Speed>,
+    /// Start at this receive time: RFC 3339 UTC (2024-08-08T23:55:00Z) or ns since the epoch
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    from: Option<u64>,
+    /// Stop after this receive time (same forms as --from)
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    to: Option<u64>,
+    /// Only these symbols, comma-separated (BTC/USDT or BTCUSDT)
+    #[arg(long, value_delimiter = ',', value_name = "SYMBOLS")]
+    symbols: Vec<String>,
+    #[command(flatten)]
+    detect: DetectArgs,
+    /// Write every signal as one JSON object per line to FILE
+    #[arg(long, value_name = "FILE")]
+    signals_out: Option<PathBuf>,
+    /// Do not print signals on the terminal
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the summary as JSON on stdout (signals then only go to --signals-out)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    records: u64,
+    signals: u64,
+    signals_per_detector: std::collections::BTreeMap<String, u64>,
+    wall_seconds: f64,
+    events_per_second: f64,
+    digest: String,
+    engine: EngineStats,
+    interrupted: bool,
+}
+
+fn parse_time(text: &str) -> Result<u64, String> {
+    crate::model::time::parse_utc(text).or_else(|_| {
+        text.parse::<u64>().map_err(|_| {
+            format!("invalid time {text:?} (expected RFC 3339 UTC such as 2024-08-08T23:55:00Z, or ns since the epoch)")
+        })
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.detect.config.as_deref())?;
+    let specs = args.detect.resolve(&config)?;
+    let speed = args.speed.unwrap_or(Speed::Max);
+    let filter = Filter { from: args.from, to: args.to, symbols: args.symbols.clone() };
+    let mut merged = Merged::open(&args.recs, filter)
+        .map_err(|(path, e)| anyhow::anyhow!(e).context(format!("cannot open recording {}", path.display())))?;
+    let mut engine = Engine::new(merged.symbols().clone(), specs.iter().map(|s| s.build()).collect());
+    let terminal = if args.quiet || args.json {
+        Terminal::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        Terminal::Human
+    } else {
+        Terminal::Json
+    };
+    let mut signals = Signals::new(args.signals_out.as_deref(), terminal).with_context(|| {
+        format!("cannot create {}", args.signals_out.as_ref().map_or(String::new(), |p| p.display().to_string()))
+    })?;
+    let bar = super::progress_bar(None, "records");
+    let span = merged.span;
+    if let Some((first, last)) = span {
+        bar.set_length((last - first).max(1) / 1_000_000);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} replay [{bar:30}] {percent}% of the time span, {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+    }
+    let mut pacer = Pacer::new(speed);
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut interrupted = false;
+    while let Some(record) = merged.next() {
+        pacer.wait(record.ts_recv);
+        let ts_recv = record.ts_recv;
+        for signal in engine.on_record(&record) {
+            signals.emit(signal, merged.symbols())?;
+        }
+        n += 1;
+        if n % 8192 == 0 {
+            if let Some((first, _)) = span {
+                bar.set_position(ts_recv.saturating_sub(first) / 1_000_000);
+                bar.set_message(format!("{:.0} events/s", n as f64 / started.elapsed().as_secs_f64()));
+            }
+            if super::interrupt::requested() {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(e) = merged.take_error() {
+        signals.finish()?;
+        return Err(anyhow::anyhow!(e).context("replay stopped"));
+    }
+    let digest = signals.finish()?;
+    let wall = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        records: n,
+        signals: signals.total,
+        signals_per_detector: signals.per_detector.clone(),
+        wall_seconds: wall,
+        events_per_second: if wall > 0.0 { n as f64 / wall } else { 0.0 },
+        digest,
+        engine: engine.stats(),
+        interrupted,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        let per: Vec<String> = summary.signals_per_detector.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!(
+            "replayed {} records in {:.3} s ({:.0} events/s); {} signals{}{}",
+            summary.records,
+            wall,
+            summary.events_per_second,
+            summary.signals,
+            if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) },
+            if interrupted { "; interrupted" } else { "" }
+        );
+        eprintln!("digest: {}", summary.digest);
+    }
+    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,194 @@
+//! The engine: one synchronous state machine that every mode (live, replay, backtest,
+//! bench) feeds with records, so detectors and strategies cannot tell which one drives them.
+//!
+//! `Engine::on_record` keeps per-instrument order books and event-time candles, then runs
+//! detectors and strategies. It must not do IO, read the wall clock, await, or let hash
+//! order reach its outputs: time comes only from the records, and outputs are ordered by
+//! record, then detector, then candle.
+
+pub mod book;
+pub mod candles;
+pub mod signal;
+
+use crate::model::{Event, InstrumentId, Record, Status, SymbolTable};
+pub use book::{Applied, Invalid, OrderBook};
+pub use candles::{Bar, CandleBuilder};
+pub use signal::{Signal, SignalBody};
+
+/// What detectors may read besides the record: the instruments and their books.
+pub struct View<'a> {
+    pub symbols: &'a SymbolTable,
+    books: &'a [OrderBook],
+}
+
+impl<'a> View<'a> {
+    /// A view with no books, for detector unit tests.
+    pub fn for_tests(symbols: &'a SymbolTable) -> View<'a> {
+        View { symbols, books: &[] }
+    }
+
+    /// The instrument's book, if it has had any book data.
+    pub fn book(&self, instrument: InstrumentId) -> Option<&OrderBook> {
+        self.books.get(instrument.0 as usize)
+    }
+}
+
+/// An analysis that turns records and closed candles into signals.
+pub trait Detector: Send {
+    /// The name signals carry in their `detector` field.
+    fn name(&self) -> &'static str;
+    /// Canonical parameters, carried in the `params` field.
+    fn params(&self) -> String;
+    /// The candle timeframe (seconds) this detector wants, if any.
+    fn timeframe_s(&self) -> Option<u32>;
+    /// Called for every record, before any candle it closed.
+    fn on_record(&mut self, _view: &View, _record: &Record, _out: &mut Vec<Signal>) {}
+    /// Called for every closed candle of `timeframe_s`, with the record that closed it.
+    fn on_candle(&mut self, view: &View, bar: &Bar, cause: &Record, out: &mut Vec<Signal>);
+}
+
+/// Counters the engine keeps about its input.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    pub records: u64,
+    pub trades: u64,
+    pub candles_closed: u64,
+    pub late_trades: u64,
+    pub book_updates: u64,
+    pub book_invalidations: u64,
+}
+
+/// Per-instrument candle state: built from trades, or taken from closed kline records
+/// when the instrument has no trades.
+#[derive(Default)]
+struct Series {
+    has_trades: bool,
+    builders: Vec<CandleBuilder>,
+}
+
+/// The one engine.
+pub struct Engine {
+    symbols: SymbolTable,
+    books: Vec<OrderBook>,
+    series: Vec<Series>,
+    timeframes: Vec<u32>,
+    detectors: Vec<Box<dyn Detector>>,
+    bars: Vec<Bar>,
+    signals: Vec<Signal>,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// An engine over instruments `symbols` running `detectors` in the given order.
+    pub fn new(symbols: SymbolTable, detectors: Vec<Box<dyn Detector>>) -> Self {
+        let mut timeframes: Vec<u32> = detectors.iter().filter_map(|d| d.timeframe_s()).collect();
+        timeframes.sort_unstable();
+        timeframes.dedup();
+        Engine {
+            symbols,
+            books: Vec::new(),
+            series: Vec::new(),
+            timeframes,
+            detectors,
+            bars: Vec::new(),
+            signals: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn symbols(&self) -> &SymbolTable {
+        &self.symbols
+    }
+
+    /// Adds instruments discovered after start (live capture of new listings).
+    pub fn symbols_mut(&mut self) -> &mut SymbolTable {
+        &mut self.symbols
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = self.stats;
+        stats.late_trades = self.series.iter().flat_map(|s| &s.builders).map(|b| b.late_trades).sum();
+        stats
+    }
+
+    pub fn detectors(&self) -> impl Iterator<Item = &dyn Detector> {
+        self.detectors.iter().map(|d| d.as_ref())
+    }
+
+    pub fn book(&self, instrument: InstrumentId) -> Option<&OrderBook> {
+        self.books.get(instrument.0 as usize)
+    }
+
+    /// Processes one record and returns the signals it caused, in output order.
+    pub fn on_record(&mut self, record: &Record) -> &[Signal] {
+        self.signals.clear();
+        self.bars.clear();
+        self.stats.records += 1;
+        let idx = record.instrument.0 as usize;
+        if record.instrument != InstrumentId::NONE {
+            if self.books.len() <= idx {
+                self.books.resize_with(idx + 1, OrderBook::default);
+                self.series.resize_with(idx + 1, Series::default);
+            }
+            self.update_state(idx, record);
+        }
+        let view = View { symbols: &self.symbols, books: &self.books };
+        for detector in &mut self.detectors {
+            detector.on_record(&view, record, &mut self.signals);
+            if let Some(tf) = detector.timeframe_s() {
+                for bar in self.bars.iter().filter(|b| b.timeframe_s == tf) {
+                    detector.on_candle(&view, bar, record, &mut self.signals);
+                }
+            }
+        }
+        &self.signals
+    }
+
+    fn update_state(&mut self, idx: usize, record: &Record) {
+        let book = &mut self.books[idx];
+        let applied = match &record.event {
+            Event::BookSnapshot(snap) => Some(book.apply_snapshot(snap)),
+            Event::BookDelta(delta) => Some(book.apply_delta(delta)),
+            Event::Status(Status::Gap { .. }) => Some(book.invalidate(Invalid::Reported)),
+            Event::Status(Status::Resync { .. }) => Some(book.invalidate(Invalid::AwaitingSnapshot)),
+            Event::Trade(trade) => {
+                self.stats.trades += 1;
+                let series = &mut self.series[idx];
+                if !series.has_trades {
+                    series.has_trades = true;
+                    series.builders =
+                        self.timeframes.iter().map(|tf| CandleBuilder::new(record.instrument, *tf)).collect();
+                }
+                for builder in &mut series.builders {
+                    builder.on_trade(record.ts_exchange, trade.price, trade.qty, &mut self.bars);
+                }
+                None
+            }
+            Event::Candle(candle) if candle.closed && !self.series[idx].has_trades => {
+                if self.timeframes.contains(&candle.interval_s) {
+                    self.bars.push(Bar {
+                        instrument: record.instrument,
+                        timeframe_s: candle.interval_s,
+                        open_time: candle.open_time,
+                        open: candle.open,
+                        high: candle.high,
+                        low: candle.low,
+                        close: candle.close,
+                        volume: candle.volume,
+                        quote_volume: candle.quote_volume,
+                        trades: candle.trade_count.unwrap_or(0),
+                        flat: false,
+                    });
+                }
+                None
+            }
+            _ => None,
+        };
+        match applied {
+            Some(Applied::Updated) => self.stats.book_updates += 1,
+            Some(Applied::Invalidated(_)) => self.stats.book_invalidations += 1,
+            _ => {}
+        }
+        self.stats.candles_closed += self.bars.len() as u64;
+    }
+}
