@@ -7,41 +7,21 @@
 use std::path::Path;
 use std::time::Duration;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tapedeck::log::{Compression, Reader, RecordingMeta, Writer, WriterConfig, disk_size, read_all};
+use tapedeck::log::{Compression, Reader, WriterConfig, disk_size};
 use tapedeck::model::Record;
 
-const SAMPLE: &str = "recordings/binance-btcusdt-20240808";
 const TARGET_RECORDS: usize = 1_000_000;
 
 fn dataset() -> Vec<Record> {
-    let path = std::env::var("TAPEDECK_BENCH_SAMPLE").unwrap_or_else(|_| SAMPLE.to_string());
-    let sample = read_all(Path::new(&path)).expect("sample recording (see recordings/README.md)");
-    let span = sample.last().unwrap().ts_recv - sample.first().unwrap().ts_recv + 1;
-    let mut out = Vec::with_capacity(TARGET_RECORDS);
-    let mut round = 0u64;
-    while out.len() < TARGET_RECORDS {
-        for r in &sample {
-            if out.len() == TARGET_RECORDS {
-                break;
-            }
-            let mut r = r.clone();
-            r.seq = out.len() as u64;
-            r.ts_recv += round * span;
-            r.ts_exchange += round * span;
-            out.push(r);
-        }
-        round += 1;
-    }
-    out
+    common::dataset(TARGET_RECORDS)
 }
 
 fn write(dir: &Path, records: &[Record], config: WriterConfig) {
-    let mut writer = Writer::open(dir, RecordingMeta::new("bench", 0), config).unwrap();
-    for r in records {
-        writer.append(r.clone()).unwrap();
-    }
-    writer.close().unwrap();
+    common::write(dir, records, config)
 }
 
 fn configs() -> Vec<(String, WriterConfig)> {

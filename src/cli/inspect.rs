@@ -90,14 +90,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
     let reader = Reader::open(dir).with_context(|| format!("cannot open recording {}", dir.display()))?;
     let meta = reader.meta().clone();
+    let symbols = reader.symbols().clone();
+    let mut blocks = 0usize;
+    let prefetch = reader.prefetch_from(0);
+    // Only the prefetch thread keeps the database open now, so it can release sled's pages.
+    drop(reader);
     let mut per_instrument: BTreeMap<(String, InstrumentId), BTreeMap<EventKind, u64>> = BTreeMap::new();
     let mut status = StatusCounts::default();
     let mut recv: Option<Span> = None;
     let mut exch: Option<Span> = None;
     let mut records = 0u64;
     let bar = super::progress_bar(None, "reading");
-    for block in reader.prefetch_from(0) {
+    for block in prefetch {
         let block = block.with_context(|| format!("reading {}", dir.display()))?;
+        blocks += 1;
         for r in &block.records {
             records += 1;
             widen(&mut recv, r.ts_recv);
@@ -120,7 +126,7 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
     let instruments = per_instrument
         .into_iter()
         .map(|((exchange, id), counts)| {
-            let (symbol, venue_symbol) = match reader.symbols().get(id) {
+            let (symbol, venue_symbol) = match symbols.get(id) {
                 Some(i) => (i.symbol.clone(), i.venue_symbol.clone()),
                 None => ("-".to_string(), "-".to_string()),
             };
@@ -138,7 +144,7 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
         subscriptions: meta.subscriptions,
         notes: meta.notes,
         records,
-        blocks: reader.block_count(),
+        blocks,
         ts_recv: recv,
         ts_exchange: exch,
         instruments,

@@ -7,6 +7,8 @@
 //! clock: `ts_recv` is stamped at the socket and passed in.
 
 pub mod binance;
+pub mod gate;
+pub mod lbank;
 
 use crate::model::{Event, Instrument, Nanos};
 

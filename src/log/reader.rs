@@ -5,8 +5,6 @@
 //! corrupt block is never skipped. [`Prefetch`] runs a `BlockIter` on its own thread a few
 //! blocks ahead, so decoding overlaps with whatever consumes the records.
 
-use std::iter::Peekable;
-
 use crossbeam_channel::Receiver;
 
 use super::block::{self, BlockError};
@@ -17,6 +15,11 @@ use crate::model::{Record, SymbolTable};
 
 /// Blocks the prefetch thread may hold ahead of the consumer.
 const PREFETCH_DEPTH: usize = 4;
+
+/// A long read reopens the database every this many blocks. sled 0.34 keeps every page it
+/// has paged in, whatever its cache capacity (spacejam/sled#1036), so without this a
+/// 10M-record replay grew to 1.3 GiB; reopening drops those pages.
+const REOPEN_EVERY_BLOCKS: usize = 128;
 
 /// A read-only view of a recording.
 pub struct Reader {
@@ -52,6 +55,7 @@ impl Reader {
         &self.symbols
     }
 
+    /// The number of blocks. O(blocks): sled 0.34 counts by iterating, paging in everything.
     pub fn block_count(&self) -> usize {
         self.store.block_count()
     }
@@ -95,8 +99,10 @@ impl Reader {
             _ => 0,
         };
         BlockIter {
-            store: self.store.clone(),
-            iter: self.store.events.range(start_key.to_be_bytes()..).peekable(),
+            path: self.store.path.clone(),
+            store: Some(self.store.clone()),
+            since_open: 0,
+            next_key: Some(start_key),
             expected: None,
             scratch: Vec::new(),
             failed: false,
@@ -127,18 +133,41 @@ impl Reader {
 }
 
 /// Verified blocks in seq order; yields one error and then stops.
+///
+/// Each step opens a short-lived sled range instead of holding one iterator for the whole
+/// read: a long-lived sled iterator keeps every page it has visited alive, and a 10M-record
+/// replay then grew past 1.3 GiB.
 pub struct BlockIter {
-    store: Store,
-    iter: Peekable<sled::Iter>,
+    path: std::path::PathBuf,
+    store: Option<Store>,
+    since_open: usize,
+    next_key: Option<u64>,
     expected: Option<u64>,
     scratch: Vec<u8>,
     failed: bool,
 }
 
 impl BlockIter {
+    /// The store, reopened every `REOPEN_EVERY_BLOCKS` to release sled's paged-in pages
+    /// (only effective once no other handle in this process keeps the database open).
+    fn store(&mut self) -> Result<&Store> {
+        if self.since_open >= REOPEN_EVERY_BLOCKS {
+            self.store = None;
+            self.since_open = 0;
+        }
+        if self.store.is_none() {
+            self.store = Some(Store::open_existing(&self.path)?);
+        }
+        self.since_open += 1;
+        Ok(self.store.as_ref().expect("just opened"))
+    }
+
     fn corrupt(&mut self, key: u64, end: Option<u64>, detail: String) -> LogError {
         self.failed = true;
-        let ordinal = self.store.events.range(..key.to_be_bytes()).count() as u64;
+        let ordinal = match self.store() {
+            Ok(store) => store.events.range(..key.to_be_bytes()).count() as u64,
+            Err(_) => 0,
+        };
         let seqs = match end {
             Some(end) if end >= key => format!("{key}..={end}"),
             _ => format!("{key}.."),
@@ -154,7 +183,16 @@ impl Iterator for BlockIter {
         if self.failed {
             return None;
         }
-        let (key, value) = match self.iter.next()? {
+        let from = self.next_key?;
+        let store = match self.store() {
+            Ok(store) => store,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        };
+        let mut range = store.events.range(from.to_be_bytes()..);
+        let (key, value) = match range.next()? {
             Ok(kv) => kv,
             Err(e) => {
                 self.failed = true;
@@ -162,10 +200,12 @@ impl Iterator for BlockIter {
             }
         };
         let key = key_seq(&key);
-        let next_key = match self.iter.peek() {
-            Some(Ok((k, _))) => Some(key_seq(k)),
+        let next_key = match range.next() {
+            Some(Ok((k, _))) => Some(key_seq(&k)),
             _ => None,
         };
+        drop(range);
+        self.next_key = next_key;
         if let Some(expected) = self.expected
             && expected != key
         {

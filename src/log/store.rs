@@ -16,6 +16,10 @@ use crate::model::{Instrument, InstrumentId, SymbolTable};
 const META_KEY: &[u8] = b"meta";
 const FORMAT_KEY: &[u8] = b"format";
 
+/// sled's page cache. Reads stream each block once, so a large cache only costs memory
+/// (sled's 1 GiB default made a 10M-record replay peak at 1.3 GiB RSS).
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// How long to wait for another process to release a recording before giving up.
 const LOCK_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -158,7 +162,7 @@ fn open_db(path: &Path) -> Result<sled::Db> {
     let mut warned = false;
     loop {
         // Flushing is the writer's explicit policy, not sled's background timer.
-        match sled::Config::new().path(path).flush_every_ms(None).open() {
+        match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if started.elapsed() > LOCK_PATIENCE {

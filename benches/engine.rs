@@ -1,0 +1,88 @@
+//! Engine throughput and per-detector cost, on real data (the sample, repeated).
+//!
+//! - `replay/*`: records/s from disk (prefetch thread decoding) through the engine, with
+//!   no detectors and with the three built-in detectors;
+//! - `engine_in_memory/*`: the same without storage, to separate engine from log cost;
+//! - `detector/*`: one detector alone in the engine, ns per event.
+//!
+//! Run: `cargo bench --bench engine`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tapedeck::detect::DetectorSpec;
+use tapedeck::engine::Engine;
+use tapedeck::log::{Reader, WriterConfig};
+use tapedeck::model::{Record, SymbolTable};
+
+const N: usize = 1_000_000;
+const ALL: [&str; 3] = [
+    "waves:amplitude=0.05,timeframe=10s",
+    "volatility:timeframe=10s,short=5,long=20",
+    "volume:timeframe=10s,ma=20,k=3",
+];
+
+fn engine(symbols: &SymbolTable, specs: &[&str]) -> Engine {
+    let detectors = specs.iter().map(|s| s.parse::<DetectorSpec>().unwrap().build()).collect();
+    Engine::new(symbols.clone(), detectors)
+}
+
+fn run_in_memory(symbols: &SymbolTable, specs: &[&str], records: &[Record]) -> usize {
+    let mut engine = engine(symbols, specs);
+    let mut signals = 0;
+    for r in records {
+        signals += engine.on_record(r).len();
+    }
+    signals
+}
+
+fn bench(c: &mut Criterion) {
+    let records = common::dataset(N);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("rec");
+    common::write(&dir, &records, WriterConfig { flush_records: usize::MAX, ..WriterConfig::default() });
+    let reader = Reader::open(&dir).unwrap();
+    let symbols = reader.symbols().clone();
+
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10).measurement_time(Duration::from_secs(10)).throughput(Throughput::Elements(N as u64));
+    for (name, specs) in [("no_detectors", &[][..]), ("three_detectors", &ALL[..])] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut engine = engine(&symbols, specs);
+                let mut n = 0;
+                for block in reader.prefetch_from(0) {
+                    for r in &block.unwrap().records {
+                        engine.on_record(r);
+                        n += 1;
+                    }
+                }
+                assert_eq!(n, N);
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("engine_in_memory");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).throughput(Throughput::Elements(N as u64));
+    for (name, specs) in [("no_detectors", &[][..]), ("three_detectors", &ALL[..])] {
+        group.bench_function(name, |b| b.iter(|| run_in_memory(&symbols, specs, &records)));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("detector");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).throughput(Throughput::Elements(N as u64));
+    for spec in ALL {
+        let name = spec.split(':').next().unwrap();
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| run_in_memory(&symbols, &[spec], &records))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
