@@ -10,7 +10,9 @@ pub mod binance;
 pub mod gate;
 pub mod lbank;
 
-use crate::model::{Event, Instrument, Nanos};
+use std::collections::HashMap;
+
+use crate::model::{Event, Instrument, Nanos, Status};
 
 /// One model event produced from a venue frame, before the log assigns its seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,5 +109,35 @@ impl ParseErrors {
                 sample: self.sample.take().unwrap_or_default(),
             }),
         })
+    }
+}
+
+/// Records a `Gap` when `first` skips past the id after the last one seen for `key` (a symbol or pair). Older or
+/// overlapping ids are not gaps (the book sync drops them as stale).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_seq(
+    last: &mut HashMap<String, u64>,
+    key: &str,
+    first: u64,
+    new_last: u64,
+    ts: Nanos,
+    stream: impl FnOnce() -> String,
+    instrument: &Instrument,
+    out: &mut Vec<Normalized>,
+) {
+    match last.get_mut(key) {
+        Some(prev) => {
+            if first > prev.saturating_add(1) {
+                out.push(Normalized {
+                    instrument: Some(instrument.clone()),
+                    ts_exchange: ts,
+                    event: Event::Status(Status::Gap { stream: stream(), expected: *prev + 1, got: first }),
+                });
+            }
+            *prev = (*prev).max(new_last);
+        }
+        None => {
+            last.insert(key.to_string(), new_last);
+        }
     }
 }

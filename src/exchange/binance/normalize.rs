@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use super::rest::SymbolMap;
 use super::wire::*;
-use crate::exchange::{FrameKind, NormalizeError, Normalized, Normalizer, ms_to_ns};
+use crate::exchange::{FrameKind, NormalizeError, Normalized, Normalizer, check_seq, ms_to_ns};
 use crate::model::time::parse_timeframe;
-use crate::model::{BookDelta, Candle, Decimal, Event, Level, Nanos, Quote, Side, Status, Ticker, Trade};
+use crate::model::{BookDelta, Candle, Decimal, Event, Level, Nanos, Quote, Side, Ticker, Trade};
 
 /// Normalizer for one Binance connection (combined or raw streams).
 #[derive(Debug, Default)]
@@ -62,17 +62,15 @@ impl BinanceNormalizer {
         let instrument = self.symbols.resolve(m.symbol)?;
         let ts = ms_to_ns(m.trade_time);
         let stream = || format!("{}@trade", m.symbol.to_lowercase());
-        check_seq(&mut self.last_trade_id, m.symbol, m.trade_id, m.trade_id, ts, stream, &instrument, out);
-        out.push(Normalized {
-            instrument: Some(instrument),
-            ts_exchange: ts,
-            event: Event::Trade(Trade {
-                price: num(m.price, "p")?,
-                qty: num(m.qty, "q")?,
-                side: taker_side(m.buyer_is_maker),
-                trade_id: Some(m.trade_id),
-            }),
+        // Parse first: a rejected frame must leave the sequence state untouched.
+        let event = Event::Trade(Trade {
+            price: num(m.price, "p")?,
+            qty: num(m.qty, "q")?,
+            side: taker_side(m.buyer_is_maker),
+            trade_id: Some(m.trade_id),
         });
+        check_seq(&mut self.last_trade_id, m.symbol, m.trade_id, m.trade_id, ts, stream, &instrument, out);
+        out.push(Normalized { instrument: Some(instrument), ts_exchange: ts, event });
         Ok(())
     }
 
@@ -80,17 +78,14 @@ impl BinanceNormalizer {
         let instrument = self.symbols.resolve(m.symbol)?;
         let ts = ms_to_ns(m.trade_time);
         let stream = || format!("{}@aggTrade", m.symbol.to_lowercase());
-        check_seq(&mut self.last_agg_id, m.symbol, m.agg_id, m.agg_id, ts, stream, &instrument, out);
-        out.push(Normalized {
-            instrument: Some(instrument),
-            ts_exchange: ts,
-            event: Event::Trade(Trade {
-                price: num(m.price, "p")?,
-                qty: num(m.qty, "q")?,
-                side: taker_side(m.buyer_is_maker),
-                trade_id: Some(m.agg_id),
-            }),
+        let event = Event::Trade(Trade {
+            price: num(m.price, "p")?,
+            qty: num(m.qty, "q")?,
+            side: taker_side(m.buyer_is_maker),
+            trade_id: Some(m.agg_id),
         });
+        check_seq(&mut self.last_agg_id, m.symbol, m.agg_id, m.agg_id, ts, stream, &instrument, out);
+        out.push(Normalized { instrument: Some(instrument), ts_exchange: ts, event });
         Ok(())
     }
 
@@ -118,17 +113,14 @@ impl BinanceNormalizer {
         let instrument = self.symbols.resolve(m.symbol)?;
         let ts = ms_to_ns(m.event_time);
         let stream = || format!("{}@depth", m.symbol.to_lowercase());
-        check_seq(&mut self.last_depth_id, m.symbol, m.first_update_id, m.last_update_id, ts, stream, &instrument, out);
-        out.push(Normalized {
-            instrument: Some(instrument),
-            ts_exchange: ts,
-            event: Event::BookDelta(BookDelta {
-                first_update_id: m.first_update_id,
-                last_update_id: m.last_update_id,
-                bids: levels(&m.bids, "b")?,
-                asks: levels(&m.asks, "a")?,
-            }),
+        let event = Event::BookDelta(BookDelta {
+            first_update_id: m.first_update_id,
+            last_update_id: m.last_update_id,
+            bids: levels(&m.bids, "b")?,
+            asks: levels(&m.asks, "a")?,
         });
+        check_seq(&mut self.last_depth_id, m.symbol, m.first_update_id, m.last_update_id, ts, stream, &instrument, out);
+        out.push(Normalized { instrument: Some(instrument), ts_exchange: ts, event });
         Ok(())
     }
 
@@ -255,38 +247,10 @@ fn truncate(frame: &str) -> String {
     frame.chars().take(200).collect()
 }
 
-/// Records a `Gap` when `first` does not follow the last id seen for `symbol`.
-#[allow(clippy::too_many_arguments)]
-fn check_seq(
-    last: &mut HashMap<String, u64>,
-    symbol: &str,
-    first: u64,
-    new_last: u64,
-    ts: Nanos,
-    stream: impl FnOnce() -> String,
-    instrument: &crate::model::Instrument,
-    out: &mut Vec<Normalized>,
-) {
-    match last.get_mut(symbol) {
-        Some(prev) => {
-            if first != *prev + 1 && first > *prev {
-                out.push(Normalized {
-                    instrument: Some(instrument.clone()),
-                    ts_exchange: ts,
-                    event: Event::Status(Status::Gap { stream: stream(), expected: *prev + 1, got: first }),
-                });
-            }
-            *prev = (*prev).max(new_last);
-        }
-        None => {
-            last.insert(symbol.to_string(), new_last);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Status;
 
     fn normalizer() -> BinanceNormalizer {
         let mut map = SymbolMap::default();

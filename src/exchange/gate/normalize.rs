@@ -11,11 +11,10 @@ use serde_json::value::RawValue;
 
 use super::rest::parse_symbol;
 use super::wire::*;
-use crate::exchange::{FrameKind, NormalizeError, Normalized, Normalizer, ms_to_ns};
+use crate::exchange::{FrameKind, NormalizeError, Normalized, Normalizer, check_seq, ms_to_ns};
 use crate::model::time::parse_timeframe;
 use crate::model::{
-    BookDelta, BookSnapshot, Candle, Decimal, Event, Instrument, Level, NANOS_PER_SEC, Nanos, Quote, Side, Status,
-    Ticker, Trade,
+    BookDelta, BookSnapshot, Candle, Decimal, Event, Level, NANOS_PER_SEC, Nanos, Quote, Side, Ticker, Trade,
 };
 
 /// Normalizer for one Gate spot connection (any mix of channels and pairs).
@@ -267,36 +266,6 @@ pub(super) fn decimal_to_ns(value: Decimal, unit_exp: u32) -> Option<Nanos> {
     u64::try_from(ns).ok()
 }
 
-/// Records a `Gap` when `first` skips past the id after the last one seen for `pair`. Older or
-/// overlapping ids are not gaps (the book sync drops them as stale).
-#[allow(clippy::too_many_arguments)]
-fn check_seq(
-    last: &mut HashMap<String, u64>,
-    pair: &str,
-    first: u64,
-    new_last: u64,
-    ts: Nanos,
-    stream: impl FnOnce() -> String,
-    instrument: &Instrument,
-    out: &mut Vec<Normalized>,
-) {
-    match last.get_mut(pair) {
-        Some(prev) => {
-            if first > prev.saturating_add(1) {
-                out.push(Normalized {
-                    instrument: Some(instrument.clone()),
-                    ts_exchange: ts,
-                    event: Event::Status(Status::Gap { stream: stream(), expected: *prev + 1, got: first }),
-                });
-            }
-            *prev = (*prev).max(new_last);
-        }
-        None => {
-            last.insert(pair.to_string(), new_last);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -304,6 +273,7 @@ mod tests {
     use super::*;
     use crate::exchange::gate::fixtures::{self, server_frames};
     use crate::model::EventKind;
+    use crate::model::Status;
 
     fn d(text: &str) -> Decimal {
         text.parse().unwrap()
