@@ -6,6 +6,8 @@
 // Table-driven tests spell their rows as tuples; that is the point of them.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
+/// Live capture: connections, normalization and the writer pipeline.
+pub mod capture;
 /// The command line (the binary is a thin wrapper around `cli::main`).
 pub mod cli;
 /// Built-in detectors: waves, volatility regimes, volume anomalies.
@@ -18,7 +20,6 @@ pub mod exchange;
 pub mod import;
 /// The append-only recording (the only module that knows sled).
 pub mod log;
-
 /// Exact decimals, instruments and the normalized record model. No IO.
 pub mod model;
 /// Output sinks: signals JSONL, terminal, digest.

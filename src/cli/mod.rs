@@ -4,12 +4,14 @@
 //! Exit codes: 0 success, 1 a check failed (the data is unhealthy), 2 an error (bad flags,
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
+mod capture;
 mod config;
 mod export;
 mod import;
 mod inspect;
 pub mod interrupt;
 mod replay;
+mod symbols;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,12 @@ enum Command {
     Export(export::Args),
     /// Build a recording from files written by other tools
     Import(import::Args),
+    /// Record live market data from exchanges into a recording
+    Record(capture::RecordArgs),
+    /// Run detectors on live market data (optionally recording it), with the replay engine
+    Live(capture::LiveArgs),
+    /// List an exchange's tradable pairs over REST
+    Symbols(symbols::Args),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
 }
@@ -69,6 +77,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Record(args) => capture::run_record(args),
+        Command::Live(args) => capture::run_live(args),
+        Command::Symbols(args) => symbols::run(args),
     }
 }
 

@@ -6,13 +6,127 @@
 //! rest of tapedeck uses [`Normalizer`] and [`Normalized`]. Normalizers never read the wall
 //! clock: `ts_recv` is stamped at the socket and passed in.
 
+pub mod backoff;
 pub mod binance;
 pub mod gate;
 pub mod lbank;
 
 use std::collections::HashMap;
 
-use crate::model::{Event, Instrument, Nanos, Status};
+use crate::model::{Event, Exchange, Instrument, Nanos, Status};
+
+/// A venue-neutral stream kind, as `--streams` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamKind {
+    Trade,
+    /// Best bid/ask.
+    Quote,
+    /// Depth diffs, synced with REST snapshots.
+    Depth,
+    /// Klines of this many seconds.
+    Kline(u32),
+    /// All-market 24h tickers.
+    Ticker,
+}
+
+impl std::str::FromStr for StreamKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "trade" => Ok(StreamKind::Trade),
+            "quote" => Ok(StreamKind::Quote),
+            "depth" => Ok(StreamKind::Depth),
+            "ticker" => Ok(StreamKind::Ticker),
+            k if k.starts_with("kline:") => crate::model::time::parse_timeframe(&k[6..]).map(StreamKind::Kline),
+            other => Err(format!("unknown stream {other:?} (expected trade, quote, depth, kline:<tf> or ticker)")),
+        }
+    }
+}
+
+/// Where a venue lives; every endpoint can be overridden (tests, proxies, testnets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// WebSocket base, e.g. `wss://stream.binance.com:9443`.
+    pub ws: String,
+    /// REST base, e.g. `https://api.binance.com`.
+    pub rest: String,
+}
+
+/// One WebSocket connection to open: its URL, the messages that subscribe it, and the
+/// instruments whose depth needs REST snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionPlan {
+    pub url: String,
+    pub subscribe: Vec<String>,
+    /// The venue's stream names, for the `Subscribed` status and the meta.
+    pub streams: Vec<String>,
+    pub depth: Vec<Instrument>,
+}
+
+/// A listed pair, from the venue's symbol list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SymbolInfo {
+    pub instrument: Instrument,
+    pub status: String,
+    pub tradable: bool,
+    /// Decimal places of prices and quantities, where the venue says.
+    pub price_precision: Option<u32>,
+    pub qty_precision: Option<u32>,
+}
+
+/// Everything capture needs to know about a venue, without knowing its wire format.
+pub trait Venue: Send + Sync {
+    fn exchange(&self) -> Exchange;
+    fn default_endpoints(&self) -> Endpoints;
+    /// REST path (under `Endpoints::rest`) of the symbol list.
+    fn symbols_path(&self) -> String;
+    /// # Errors
+    /// When the body is not the venue's symbol list.
+    fn parse_symbols(&self, body: &str) -> Result<Vec<SymbolInfo>, NormalizeError>;
+    /// Shards subscriptions over connections within the venue's limits.
+    fn plan(&self, endpoints: &Endpoints, instruments: &[Instrument], streams: &[StreamKind]) -> Vec<ConnectionPlan>;
+    fn normalizer(&self, symbols: &[SymbolInfo]) -> Box<dyn Normalizer>;
+    /// REST path of a depth snapshot for `instrument`.
+    fn snapshot_path(&self, instrument: &Instrument) -> String;
+    /// # Errors
+    /// When the body is not a depth snapshot.
+    fn parse_snapshot(&self, body: &str, instrument: &Instrument, ts_recv: Nanos)
+    -> Result<Normalized, NormalizeError>;
+    /// An application-level ping to send every `ping_interval`, given the unix time in s.
+    fn app_ping(&self, _unix_s: u64) -> Option<String> {
+        None
+    }
+    fn ping_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// A subscribe message as it must go out at `unix_s` (Gate wants a fresh `time`).
+    fn stamp(&self, message: &str, _unix_s: u64) -> String {
+        message.to_string()
+    }
+    /// Refuses streams the venue cannot serve (kline lengths it does not offer), so a
+    /// subscription is never dropped silently.
+    ///
+    /// # Errors
+    /// A message naming the stream.
+    fn check_streams(&self, _streams: &[StreamKind]) -> Result<(), String> {
+        Ok(())
+    }
+    /// A reply the venue requires to a frame (LBank's JSON pings), if any.
+    fn reply_to(&self, _frame: &str) -> Option<String> {
+        None
+    }
+    /// Where each stream's `ts_exchange` comes from, for the recording meta.
+    fn ts_notes(&self) -> &'static [(&'static str, &'static str)];
+}
+
+/// The capture adapter for `exchange`, where one exists yet.
+pub fn venue(exchange: Exchange) -> Option<Box<dyn Venue>> {
+    match exchange {
+        Exchange::Binance => Some(Box::new(binance::BinanceVenue)),
+        Exchange::Gate => Some(Box::new(gate::GateVenue)),
+        Exchange::Lbank => Some(Box::new(lbank::LbankVenue)),
+    }
+}
 
 /// One model event produced from a venue frame, before the log assigns its seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +172,9 @@ pub trait Normalizer: Send {
         ts_recv: Nanos,
         out: &mut Vec<Normalized>,
     ) -> Result<FrameKind, NormalizeError>;
+
+    /// Forgets per-connection sequence state; called on every (re)connect.
+    fn reset(&mut self) {}
 }
 
 /// Milliseconds since the epoch to ns, saturating instead of wrapping on absurd input.

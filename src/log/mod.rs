@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use block::Compression;
 pub use meta::{FORMAT_VERSION, RecordingMeta};
 pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter};
-pub use writer::{Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
+pub use writer::{Tapped, Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
 
 use crate::model::Record;
 

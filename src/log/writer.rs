@@ -277,13 +277,21 @@ impl WriterHandle {
     }
 }
 
+/// What the writer thread forwards to a tap, in log order: new symbols before the records
+/// that use them, and every record with its assigned seq.
+#[derive(Debug, Clone)]
+pub enum Tapped {
+    Symbol(InstrumentId, Instrument),
+    Record(Record),
+}
+
 /// Runs `writer` on its own thread. Every stored record (with its seq) is also sent to
 /// `tap`, which is how live mode feeds the engine exactly what the log holds. The thread
 /// ends, flushing, when every handle is dropped.
 pub fn spawn_writer(
     writer: Writer,
     capacity: usize,
-    tap: Option<Sender<Record>>,
+    tap: Option<Sender<Tapped>>,
 ) -> (WriterHandle, std::thread::JoinHandle<Result<WriterStats>>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity);
     let handle = WriterHandle { symbols: std::sync::Arc::new(std::sync::Mutex::new(writer.symbols.clone())), tx };
@@ -294,7 +302,7 @@ pub fn spawn_writer(
     (handle, join)
 }
 
-fn run_writer(mut writer: Writer, rx: Receiver<WriterMsg>, tap: Option<Sender<Record>>) -> Result<WriterStats> {
+fn run_writer(mut writer: Writer, rx: Receiver<WriterMsg>, tap: Option<Sender<Tapped>>) -> Result<WriterStats> {
     loop {
         match rx.recv_timeout(writer.until_flush()) {
             Ok(WriterMsg::Record(record)) => match &tap {
@@ -305,10 +313,15 @@ fn run_writer(mut writer: Writer, rx: Receiver<WriterMsg>, tap: Option<Sender<Re
                     let mut copy = record.clone();
                     copy.seq = writer.append(record)?;
                     // A vanished consumer must not stop the recording.
-                    let _ = tap.send(copy);
+                    let _ = tap.send(Tapped::Record(copy));
                 }
             },
-            Ok(WriterMsg::Symbol(id, instrument)) => writer.adopt_symbol(id, &instrument)?,
+            Ok(WriterMsg::Symbol(id, instrument)) => {
+                writer.adopt_symbol(id, &instrument)?;
+                if let Some(tap) = &tap {
+                    let _ = tap.send(Tapped::Symbol(id, instrument));
+                }
+            }
             Ok(WriterMsg::Meta(meta)) => writer.update_meta(|m| *m = *meta)?,
             Ok(WriterMsg::Flush) => writer.flush()?,
             Err(RecvTimeoutError::Timeout) => {}

@@ -6,10 +6,12 @@
 
 mod normalize;
 mod rest;
+mod venue;
 mod wire;
 
 pub use normalize::BinanceNormalizer;
-pub use rest::{SymbolMap, parse_depth_snapshot, parse_exchange_info};
+pub use rest::{SymbolMap, parse_depth_snapshot, parse_exchange_info, parse_symbol_infos};
+pub use venue::{BinanceVenue, STREAMS_PER_CONNECTION};
 
 /// How each stream's `ts_exchange` is derived, for the recording meta.
 pub const TS_NOTES: &[(&str, &str)] = &[

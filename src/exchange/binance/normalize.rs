@@ -166,6 +166,10 @@ impl BinanceNormalizer {
 }
 
 impl Normalizer for BinanceNormalizer {
+    fn reset(&mut self) {
+        BinanceNormalizer::reset(self);
+    }
+
     fn normalize(
         &mut self,
         frame: &str,

@@ -72,6 +72,27 @@ pub fn parse_exchange_info(body: &str) -> Result<SymbolMap, NormalizeError> {
     Ok(map)
 }
 
+/// Parses a `GET /api/v3/exchangeInfo` body into symbol infos, sorted by venue symbol.
+///
+/// # Errors
+/// When the body is not an exchangeInfo response.
+pub fn parse_symbol_infos(body: &str) -> Result<Vec<crate::exchange::SymbolInfo>, NormalizeError> {
+    let info: ExchangeInfoBody = serde_json::from_str(body).map_err(|e| NormalizeError::Malformed(e.to_string()))?;
+    let mut out: Vec<_> = info
+        .symbols
+        .into_iter()
+        .map(|s| crate::exchange::SymbolInfo {
+            instrument: Instrument::new(Exchange::Binance, &s.base_asset, &s.quote_asset, &s.symbol),
+            tradable: s.status == "TRADING",
+            status: s.status,
+            price_precision: s.quote_asset_precision,
+            qty_precision: s.base_asset_precision,
+        })
+        .collect();
+    out.sort_by(|a, b| a.instrument.venue_symbol.cmp(&b.instrument.venue_symbol));
+    Ok(out)
+}
+
 /// Parses a `GET /api/v3/depth` body for `instrument`, received at `ts_recv`.
 ///
 /// # Errors

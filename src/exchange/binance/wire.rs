@@ -165,4 +165,6 @@ pub(super) struct ExchangeInfoSymbol {
     pub status: String,
     pub base_asset: String,
     pub quote_asset: String,
+    pub base_asset_precision: Option<u32>,
+    pub quote_asset_precision: Option<u32>,
 }

@@ -124,6 +124,10 @@ impl GateNormalizer {
 }
 
 impl Normalizer for GateNormalizer {
+    fn reset(&mut self) {
+        GateNormalizer::reset(self);
+    }
+
     fn normalize(
         &mut self,
         frame: &str,

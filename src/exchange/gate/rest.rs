@@ -28,6 +28,9 @@ pub struct CurrencyPair {
     pub instrument: Instrument,
     /// `untradable`, `buyable`, `sellable` or `tradable`.
     pub trade_status: String,
+    /// Decimal places of prices (`precision`) and amounts (`amount_precision`).
+    pub price_precision: Option<u32>,
+    pub qty_precision: Option<u32>,
 }
 
 impl CurrencyPair {
@@ -50,7 +53,12 @@ pub fn parse_currency_pairs(body: &str) -> Result<Vec<CurrencyPair>, NormalizeEr
                 (Some(base), Some(quote)) => Instrument::new(Exchange::Gate, base, quote, &row.id),
                 _ => parse_symbol(&row.id)?,
             };
-            Ok(CurrencyPair { instrument, trade_status: row.trade_status.unwrap_or_default() })
+            Ok(CurrencyPair {
+                instrument,
+                trade_status: row.trade_status.unwrap_or_default(),
+                price_precision: row.precision,
+                qty_precision: row.amount_precision,
+            })
         })
         .collect::<Result<Vec<_>, NormalizeError>>()?;
     pairs.sort();
@@ -182,6 +190,8 @@ mod tests {
         let got: Vec<_> = pairs.iter().map(|p| (p.instrument.symbol.as_str(), p.is_tradable())).collect();
         assert_eq!(got, vec![("BTC3L/USDT", false), ("ETH/USDT", true), ("GT/USDT", false)]);
         assert_eq!(pairs[2].instrument.venue_symbol, "GT_USDT");
+        let precisions: Vec<_> = pairs.iter().map(|p| (p.price_precision, p.qty_precision)).collect();
+        assert_eq!(precisions, vec![(Some(4), Some(2)), (Some(6), Some(3)), (None, None)]);
         assert!(matches!(parse_currency_pairs(r#"[{"id":"GTUSDT"}]"#), Err(NormalizeError::Symbol(_))));
         let error = r#"{"label":"TOO_MANY_REQUESTS","message":"Request Rate limit Exceeded"}"#;
         assert!(

@@ -199,6 +199,10 @@ pub(super) struct CurrencyPairRow {
     pub base: Option<String>,
     pub quote: Option<String>,
     pub trade_status: Option<String>,
+    /// Decimal places of amounts (base quantity).
+    pub amount_precision: Option<u32>,
+    /// Decimal places of prices.
+    pub precision: Option<u32>,
 }
 
 /// REST error body: `{"label":"INVALID_CURRENCY_PAIR","message":"..."}`.

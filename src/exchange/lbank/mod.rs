@@ -9,10 +9,12 @@
 
 mod normalize;
 mod rest;
+mod venue;
 mod wire;
 
 pub use normalize::{LbankNormalizer, UTC_OFFSET_S, parse_time, pong_for};
 pub use rest::{RATE_LIMITED, RestError, instrument_for, parse_currency_pairs, parse_depth_snapshot};
+pub use venue::{LbankVenue, kbar_slot};
 pub use wire::{subscribe_message, unsubscribe_message};
 
 /// How each stream's `ts_exchange` is derived, for the recording meta.

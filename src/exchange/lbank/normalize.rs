@@ -153,7 +153,7 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 
 /// The kbar `slot` in seconds. `month` and `year` have no fixed length, which the model's
 /// `interval_s` cannot express, so their pushes are refused (and counted) instead of guessed.
-fn slot_seconds(slot: &str) -> Option<u32> {
+pub(super) fn slot_seconds(slot: &str) -> Option<u32> {
     Some(match slot {
         "1min" => 60,
         "5min" => 300,

@@ -1,0 +1,341 @@
+//! `tapedeck record` and `tapedeck live`: capture flags, the writer, and (for live) the
+//! engine fed from the writer's tap, so it sees exactly the records the log stores.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::config::{Config, DetectArgs};
+use crate::capture::{Capture, Limits, VenueConfig};
+use crate::engine::Engine;
+use crate::exchange::{Endpoints, StreamKind};
+use crate::log::{RecordingMeta, Tapped, Writer, WriterConfig, spawn_writer};
+use crate::model::Exchange;
+use crate::output::{Signals, Terminal};
+
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Exchange to capture from: binance, gate or lbank (repeat for several)
+    #[arg(long = "exchange", required = true, value_name = "EXCHANGE")]
+    exchanges: Vec<Exchange>,
+    /// Symbols, comma-separated, as the venue spells them (BTCUSDT, BTC_USDT) or BASE/QUOTE
+    #[arg(long, value_delimiter = ',', value_name = "SYMBOLS", required_unless_present = "all_symbols")]
+    symbols: Vec<String>,
+    /// Every tradable pair the venue lists (see also --quote)
+    #[arg(long, conflicts_with = "symbols")]
+    all_symbols: bool,
+    /// With --all-symbols: only pairs quoted in this asset, e.g. USDT
+    #[arg(long, value_name = "ASSET", requires = "all_symbols")]
+    quote: Option<String>,
+    /// Streams, comma-separated: trade, quote (best bid/ask), depth (diffs + REST snapshots),
+    /// kline:<tf> (e.g. kline:1m), ticker (all-market 24h tickers)
+    #[arg(long, value_delimiter = ',', default_value = "trade,quote,depth", value_name = "STREAMS")]
+    streams: Vec<StreamKind>,
+    /// Stop after this long (e.g. 30s, 10m, 2h); default: until Ctrl-C
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// WebSocket base URL instead of the venue's (tests, proxies); one --exchange only
+    #[arg(long, value_name = "URL")]
+    ws_url: Option<String>,
+    /// REST base URL instead of the venue's; one --exchange only
+    #[arg(long, value_name = "URL")]
+    rest_url: Option<String>,
+    /// Reconnect a connection that has sent nothing for this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    stale_after: u64,
+    /// Largest WebSocket message accepted, in bytes
+    #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  tapedeck record --exchange binance --symbols BTCUSDT,ETHUSDT --streams trade,quote,depth,kline:1m \\
+    --out recordings/majors --duration 10m")]
+pub struct RecordArgs {
+    #[command(flatten)]
+    capture: CaptureArgs,
+    /// Recording directory to create or append to
+    #[arg(long, value_name = "REC")]
+    out: PathBuf,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  tapedeck live --exchange binance --symbols BTCUSDT --detect waves:amplitude=0.5,timeframe=1m \\
+    --record recordings/live-btc --signals-out signals.jsonl")]
+pub struct LiveArgs {
+    #[command(flatten)]
+    capture: CaptureArgs,
+    #[command(flatten)]
+    detect: DetectArgs,
+    /// Also keep the recording in DIR (replaying it reproduces this run's signals exactly)
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Write every signal as one JSON object per line to FILE
+    #[arg(long, value_name = "FILE")]
+    signals_out: Option<PathBuf>,
+    /// Do not print signals on the terminal
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::model::time::parse_timeframe(text).map(|s| Duration::from_secs(s as u64))
+}
+
+#[derive(Debug, Serialize)]
+struct ExchangeSummary {
+    frames: u64,
+    records: u64,
+    records_per_kind: std::collections::BTreeMap<&'static str, u64>,
+    connects: u64,
+    disconnects: u64,
+    gaps: u64,
+    resyncs: u64,
+    parse_errors: u64,
+    venue_errors: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    recording: String,
+    records_written: u64,
+    next_seq: u64,
+    wall_seconds: f64,
+    exchanges: std::collections::BTreeMap<String, ExchangeSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+}
+
+pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let (summary, interrupted) = capture(&args.capture, &args.out, None)?;
+    report(&summary, args.json)?;
+    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.detect.config.as_deref())?;
+    let specs = args.detect.resolve(&config)?;
+    let scratch = tempfile_dir()?;
+    let dir = args.record.clone().unwrap_or_else(|| scratch.clone());
+    let terminal = if args.quiet || args.json {
+        Terminal::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        Terminal::Human
+    } else {
+        Terminal::Json
+    };
+    let mut signals = Signals::new(args.signals_out.as_deref(), terminal).context("cannot create --signals-out")?;
+    let (tap_tx, tap_rx) = crossbeam_channel::bounded::<Tapped>(1 << 16);
+    let detectors = specs.iter().map(|s| s.build()).collect();
+    let engine_thread = std::thread::Builder::new().name("tapedeck-engine".into()).spawn(move || {
+        let mut engine = Engine::new(crate::model::SymbolTable::new(), detectors);
+        let mut result = Ok(());
+        for tapped in tap_rx {
+            match tapped {
+                Tapped::Symbol(_, instrument) => {
+                    engine.symbols_mut().intern(&instrument);
+                }
+                Tapped::Record(record) => {
+                    let symbols = engine.symbols().clone();
+                    for signal in engine.on_record(&record) {
+                        if let Err(e) = signals.emit(signal, &symbols) {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        let digest = signals.finish();
+        (result.and(digest), signals.total)
+    })?;
+    let outcome = capture(&args.capture, &dir, Some(tap_tx));
+    let (digest, total) = engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+    if args.record.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    let (mut summary, interrupted) = outcome?;
+    summary.signals = Some(total);
+    summary.digest = Some(digest.context("writing signals")?);
+    report(&summary, args.json)?;
+    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tapedeck-live-{}-{}", std::process::id(), crate::capture::now_ns()));
+    Ok(dir)
+}
+
+/// Runs a capture into `dir` until the duration ends or the user interrupts.
+fn capture(
+    args: &CaptureArgs,
+    dir: &std::path::Path,
+    tap: Option<crossbeam_channel::Sender<Tapped>>,
+) -> anyhow::Result<(Summary, bool)> {
+    if args.exchanges.len() > 1 && (args.ws_url.is_some() || args.rest_url.is_some()) {
+        anyhow::bail!("--ws-url and --rest-url apply to a single --exchange");
+    }
+    let configs: Vec<VenueConfig> = args
+        .exchanges
+        .iter()
+        .map(|exchange| {
+            let defaults = crate::exchange::venue(*exchange).map(|v| v.default_endpoints()).ok_or_else(|| {
+                anyhow::anyhow!("--exchange {exchange}: capture is not implemented for this venue yet")
+            })?;
+            Ok(VenueConfig {
+                exchange: *exchange,
+                endpoints: Endpoints {
+                    ws: args.ws_url.clone().unwrap_or(defaults.ws),
+                    rest: args.rest_url.clone().unwrap_or(defaults.rest),
+                },
+                symbols: args.symbols.clone(),
+                all_symbols: args.all_symbols,
+                quote: args.quote.clone(),
+                streams: args.streams.clone(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let limits = Limits {
+        stale_after: Duration::from_secs(args.stale_after),
+        max_message_bytes: args.max_message_bytes,
+        ..Limits::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Symbols are resolved before the recording is touched, so a typo leaves nothing behind.
+    let prepared = runtime.block_on(Capture::prepare(&configs))?;
+    let mut meta = RecordingMeta::new("capture", crate::capture::now_ns());
+    meta.command_lines.push(std::env::args().collect());
+    meta.subscriptions = prepared.streams();
+    meta.notes = prepared.ts_notes().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let writer = Writer::open(dir, meta.clone(), WriterConfig::default())
+        .with_context(|| format!("cannot open {} for writing", dir.display()))?;
+    let (handle, writer_thread) = spawn_writer(writer, 1 << 16, tap);
+    let started = Instant::now();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let result: anyhow::Result<(Capture, bool)> = runtime.block_on(async {
+        let capture = Capture::start(prepared, limits, handle.clone(), shutdown_rx);
+        let bar = super::progress_bar(None, "capturing");
+        let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut interrupted = false;
+        let mut last_report = Instant::now();
+        loop {
+            tick.tick().await;
+            if super::interrupt::requested() {
+                interrupted = true;
+                break;
+            }
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                break;
+            }
+            if last_report.elapsed() >= Duration::from_secs(1) {
+                last_report = Instant::now();
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                let parts: Vec<String> = capture
+                    .counters
+                    .iter()
+                    .map(|(ex, c)| {
+                        format!(
+                            "{ex}: {:.0} msg/s, {} records, {} errors, {} reconnects",
+                            c.frames.load(Ordering::Relaxed) as f64 / secs,
+                            c.records.load(Ordering::Relaxed),
+                            c.parse_errors.load(Ordering::Relaxed),
+                            c.disconnects.load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect();
+                bar.set_message(parts.join(" | "));
+                bar.tick();
+            }
+        }
+        bar.finish_and_clear();
+        let _ = shutdown_tx.send(true);
+        Ok((capture, interrupted))
+    });
+    let (capture, interrupted) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            drop(handle);
+            let _ = writer_thread.join();
+            return Err(e);
+        }
+    };
+    let counters = capture.counters.clone();
+    runtime.block_on(capture.join());
+    drop(runtime);
+    drop(handle);
+    let stats = writer_thread.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    let exchanges = counters
+        .iter()
+        .map(|(ex, c)| {
+            let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            (
+                ex.to_string(),
+                ExchangeSummary {
+                    frames: get(&c.frames),
+                    records: get(&c.records),
+                    records_per_kind: c.kinds(),
+                    connects: get(&c.connects),
+                    disconnects: get(&c.disconnects),
+                    gaps: get(&c.gaps),
+                    resyncs: get(&c.resyncs),
+                    parse_errors: get(&c.parse_errors),
+                    venue_errors: get(&c.venue_errors),
+                },
+            )
+        })
+        .collect();
+    let summary = Summary {
+        recording: dir.display().to_string(),
+        records_written: stats.records,
+        next_seq: stats.next_seq,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        exchanges,
+        signals: None,
+        digest: None,
+    };
+    Ok((summary, interrupted))
+}
+
+fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+        return Ok(());
+    }
+    eprintln!(
+        "recorded {} records into {} in {:.1} s",
+        summary.records_written, summary.recording, summary.wall_seconds
+    );
+    for (ex, s) in &summary.exchanges {
+        let kinds: Vec<String> =
+            s.records_per_kind.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!(
+            "  {ex}: {} frames; {}; {} gaps, {} resyncs, {} reconnects, {} parse errors, {} venue errors",
+            s.frames,
+            kinds.join(", "),
+            s.gaps,
+            s.resyncs,
+            s.disconnects.saturating_sub(1),
+            s.parse_errors,
+            s.venue_errors
+        );
+    }
+    if let (Some(n), Some(d)) = (summary.signals, &summary.digest) {
+        eprintln!("{n} signals");
+        eprintln!("digest: {d}");
+    }
+    Ok(())
+}
