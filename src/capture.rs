@@ -21,7 +21,7 @@ use crate::exchange::backoff::Backoff;
 use crate::exchange::{
     ConnectionPlan, Endpoints, FrameKind, Normalized, ParseErrors, StreamKind, SymbolInfo, Venue, venue,
 };
-use crate::log::WriterHandle;
+use crate::log::{RawFrame, WriterHandle, WriterMsg};
 use crate::model::{Event, EventKind, Exchange, Instrument, InstrumentId, NANOS_PER_SEC, Nanos, Record, Status};
 
 /// Why capture could not start.
@@ -61,6 +61,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Keep every frame as received in the recording's raw tree.
+    pub keep_raw: bool,
 }
 
 impl Default for Limits {
@@ -71,6 +73,7 @@ impl Default for Limits {
             max_message_bytes: 16 << 20,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
+            keep_raw: false,
         }
     }
 }
@@ -399,6 +402,10 @@ impl Connection {
                         Some(Ok(_)) => continue,
                     };
                     self.sink.counters.frames.fetch_add(1, Ordering::Relaxed);
+                    if self.limits.keep_raw {
+                        let frame = RawFrame { ts_recv, exchange: self.sink.exchange, text: text.clone() };
+                        let _ = self.sink.handle.send_msg(WriterMsg::Raw(frame));
+                    }
                     if let Some(reply) = self.venue.reply_to(&text) {
                         let _ = write.send(Message::text(reply)).await;
                     }

@@ -19,11 +19,11 @@ use crate::output::{Signals, Terminal};
 
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
-    /// Exchange to capture from: binance, gate or lbank (repeat for several)
-    #[arg(long = "exchange", required = true, value_name = "EXCHANGE")]
+    /// Exchange to capture from: binance, gate or lbank (repeat for several; or use --config)
+    #[arg(long = "exchange", required_unless_present = "config", value_name = "EXCHANGE")]
     exchanges: Vec<Exchange>,
     /// Symbols, comma-separated, as the venue spells them (BTCUSDT, BTC_USDT) or BASE/QUOTE
-    #[arg(long, value_delimiter = ',', value_name = "SYMBOLS", required_unless_present = "all_symbols")]
+    #[arg(long, value_delimiter = ',', value_name = "SYMBOLS", required_unless_present_any = ["all_symbols", "config"])]
     symbols: Vec<String>,
     /// Every tradable pair the venue lists (see also --quote)
     #[arg(long, conflicts_with = "symbols")]
@@ -47,6 +47,9 @@ pub struct CaptureArgs {
     /// Reconnect a connection that has sent nothing for this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     stale_after: u64,
+    /// Also keep every frame exactly as received, to re-normalize after a parser fix
+    #[arg(long)]
+    keep_raw: bool,
     /// Largest WebSocket message accepted, in bytes
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     max_message_bytes: usize,
@@ -59,6 +62,9 @@ pub struct CaptureArgs {
 pub struct RecordArgs {
     #[command(flatten)]
     capture: CaptureArgs,
+    /// TOML file declaring exchanges with their own symbols, streams and endpoints
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Recording directory to create or append to
     #[arg(long, value_name = "REC")]
     out: PathBuf,
@@ -121,7 +127,8 @@ struct Summary {
 }
 
 pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let (summary, interrupted) = capture(&args.capture, &args.out, None)?;
+    let config = Config::load(args.config.as_deref())?;
+    let (summary, interrupted) = capture(&args.capture, &config, &args.out, None)?;
     report(&summary, args.json)?;
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -162,7 +169,7 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
         let digest = signals.finish();
         (result.and(digest), signals.total)
     })?;
-    let outcome = capture(&args.capture, &dir, Some(tap_tx));
+    let outcome = capture(&args.capture, &config, &dir, Some(tap_tx));
     let (digest, total) = engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     if args.record.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
@@ -182,13 +189,15 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 /// Runs a capture into `dir` until the duration ends or the user interrupts.
 fn capture(
     args: &CaptureArgs,
+    file: &Config,
     dir: &std::path::Path,
     tap: Option<crossbeam_channel::Sender<Tapped>>,
 ) -> anyhow::Result<(Summary, bool)> {
     if args.exchanges.len() > 1 && (args.ws_url.is_some() || args.rest_url.is_some()) {
         anyhow::bail!("--ws-url and --rest-url apply to a single --exchange");
     }
-    let configs: Vec<VenueConfig> = args
+    let mut configs = venue_configs_from_file(file)?;
+    let from_flags: Vec<VenueConfig> = args
         .exchanges
         .iter()
         .map(|exchange| {
@@ -208,9 +217,11 @@ fn capture(
             })
         })
         .collect::<anyhow::Result<_>>()?;
+    configs.extend(from_flags);
     let limits = Limits {
         stale_after: Duration::from_secs(args.stale_after),
         max_message_bytes: args.max_message_bytes,
+        keep_raw: args.keep_raw,
         ..Limits::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -257,7 +268,7 @@ fn capture(
                         )
                     })
                     .collect();
-                bar.set_message(parts.join(" | "));
+                bar.set_message(format!("{} | writer lag {} msgs", parts.join(" | "), handle.backlog()));
                 bar.tick();
             }
         }
@@ -308,6 +319,42 @@ fn capture(
         digest: None,
     };
     Ok((summary, interrupted))
+}
+
+/// The `[[exchange]]` tables of a config file.
+fn venue_configs_from_file(file: &Config) -> anyhow::Result<Vec<VenueConfig>> {
+    file.exchange
+        .iter()
+        .map(|e| {
+            let exchange: Exchange = e.name.parse().map_err(|m: String| anyhow::anyhow!("--config: {m}"))?;
+            let defaults = crate::exchange::venue(exchange)
+                .map(|v| v.default_endpoints())
+                .ok_or_else(|| anyhow::anyhow!("--config: capture is not implemented for {exchange} yet"))?;
+            let streams = if e.streams.is_empty() {
+                vec!["trade".into(), "quote".into(), "depth".into()]
+            } else {
+                e.streams.clone()
+            };
+            let streams = streams
+                .iter()
+                .map(|s| s.parse::<StreamKind>().map_err(|m| anyhow::anyhow!("--config {exchange}: {m}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if e.symbols.is_empty() && !e.all_symbols {
+                anyhow::bail!("--config {exchange}: give symbols or all_symbols = true");
+            }
+            Ok(VenueConfig {
+                exchange,
+                endpoints: Endpoints {
+                    ws: e.ws_url.clone().unwrap_or(defaults.ws),
+                    rest: e.rest_url.clone().unwrap_or(defaults.rest),
+                },
+                symbols: e.symbols.clone(),
+                all_symbols: e.all_symbols,
+                quote: e.quote.clone(),
+                streams,
+            })
+        })
+        .collect()
 }
 
 fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {

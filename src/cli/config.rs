@@ -1,10 +1,23 @@
-//! Detector parameters from flags and from `--config FILE` (TOML with named presets).
+//! Settings from `--config FILE` (TOML): detectors with named presets, and the exchanges
+//! to capture, each with its own symbols, streams and endpoints.
 //!
 //! Flags win over the file. A config file looks like:
 //! ```toml
 //! detect = ["waves:amplitude=0.5,timeframe=1m"]
 //! [presets.fast]
 //! detect = ["waves:amplitude=0.05,timeframe=10s", "volume:timeframe=10s"]
+//!
+//! [[exchange]]
+//! name = "binance"
+//! symbols = ["BTCUSDT", "ETHUSDT"]
+//! streams = ["trade", "quote", "depth", "kline:1m"]
+//!
+//! [[exchange]]
+//! name = "gate"
+//! all_symbols = true
+//! quote = "USDT"
+//! streams = ["ticker"]
+//! # ws_url = "ws://127.0.0.1:9000"   (endpoint overrides, per exchange)
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,6 +35,24 @@ pub struct Config {
     pub detect: Vec<String>,
     #[serde(default)]
     pub presets: BTreeMap<String, Preset>,
+    /// Exchanges to capture (`record`, `live`).
+    #[serde(default)]
+    pub exchange: Vec<ExchangeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub name: String,
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    #[serde(default)]
+    pub all_symbols: bool,
+    pub quote: Option<String>,
+    #[serde(default)]
+    pub streams: Vec<String>,
+    pub ws_url: Option<String>,
+    pub rest_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

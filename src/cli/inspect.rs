@@ -43,6 +43,8 @@ pub struct Summary {
     pub status: StatusCounts,
     pub size_bytes: u64,
     pub bytes_per_record: f64,
+    /// Frames kept as received (`record --keep-raw`).
+    pub raw_frames: u64,
 }
 
 #[derive(Debug, Serialize, Clone, Copy)]
@@ -91,6 +93,7 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
     let reader = Reader::open(dir).with_context(|| format!("cannot open recording {}", dir.display()))?;
     let meta = reader.meta().clone();
     let symbols = reader.symbols().clone();
+    let raw_frames = reader.raw_count().with_context(|| format!("reading raw frames of {}", dir.display()))?;
     let mut blocks = 0usize;
     let prefetch = reader.prefetch_from(0);
     // Only the prefetch thread keeps the database open now, so it can release sled's pages.
@@ -151,6 +154,7 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
         status,
         size_bytes,
         bytes_per_record: if records == 0 { 0.0 } else { size_bytes as f64 / records as f64 },
+        raw_frames,
     })
 }
 
@@ -192,6 +196,9 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(out, "ts_exchange  {}", span(&s.ts_exchange));
     let _ = writeln!(out, "ts_recv      {}", span(&s.ts_recv));
     let _ = writeln!(out, "size         {} on disk, {:.1} bytes/record", human_bytes(s.size_bytes), s.bytes_per_record);
+    if s.raw_frames > 0 {
+        let _ = writeln!(out, "raw frames   {}", s.raw_frames);
+    }
     let st = &s.status;
     let _ = writeln!(
         out,

@@ -9,6 +9,7 @@
 mod block;
 pub mod fault;
 mod meta;
+mod raw;
 mod reader;
 mod store;
 mod writer;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 pub use block::Compression;
 pub use meta::{FORMAT_VERSION, RecordingMeta};
+pub use raw::RawFrame;
 pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter};
 pub use writer::{Tapped, Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
 

@@ -78,6 +78,40 @@ impl Reader {
         }
     }
 
+    /// Every raw frame kept with `--keep-raw`, in arrival order.
+    ///
+    /// # Errors
+    /// When a raw block is corrupt.
+    pub fn raw_frames(&self) -> Result<Vec<super::RawFrame>> {
+        let mut out = Vec::new();
+        for item in self.store.raw.iter() {
+            let (key, value) = item?;
+            let frames = super::raw::decode(&value).map_err(|detail| LogError::Corrupt {
+                block: 0,
+                seqs: format!("raw frame {}..", key_seq(&key)),
+                detail,
+            })?;
+            out.extend(frames);
+        }
+        Ok(out)
+    }
+
+    /// How many raw frames the recording keeps.
+    ///
+    /// # Errors
+    /// When the last raw block is corrupt.
+    pub fn raw_count(&self) -> Result<u64> {
+        match self.store.last_raw()? {
+            None => Ok(0),
+            Some((first, bytes)) => Ok(first
+                + super::raw::count(&bytes).map_err(|detail| LogError::Corrupt {
+                    block: 0,
+                    seqs: format!("raw frame {first}.."),
+                    detail,
+                })? as u64),
+        }
+    }
+
     /// The first and last ts_recv, from the first and last blocks; `None` when empty.
     ///
     /// # Errors

@@ -30,6 +30,8 @@ pub(crate) struct Store {
     meta: sled::Tree,
     symbols: sled::Tree,
     pub events: sled::Tree,
+    /// Raw frames as received (`--keep-raw`): u64 BE first frame index → block of frames.
+    pub raw: sled::Tree,
 }
 
 struct Trees {
@@ -98,6 +100,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             symbols: db.open_tree("symbols")?,
             events: db.open_tree("events")?,
+            raw: db.open_tree("raw")?,
             inner,
         })
     }
@@ -144,6 +147,16 @@ impl Store {
 
     pub fn last_block(&self) -> Result<Option<(u64, sled::IVec)>> {
         Ok(self.events.last()?.map(|(k, v)| (key_seq(&k), v)))
+    }
+
+    /// Stores a block of raw frames under its first frame index.
+    pub fn put_raw(&self, first: u64, block: Vec<u8>) -> Result<()> {
+        let swapped = self.raw.compare_and_swap(first.to_be_bytes(), None as Option<&[u8]>, Some(block))?;
+        swapped.map_err(|_| LogError::CorruptMeta(format!("a raw block starting at frame {first} already exists")))
+    }
+
+    pub fn last_raw(&self) -> Result<Option<(u64, sled::IVec)>> {
+        Ok(self.raw.last()?.map(|(k, v)| (key_seq(&k), v)))
     }
 
     pub fn block_count(&self) -> usize {

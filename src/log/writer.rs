@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::block::{self, Compression};
 use super::meta::RecordingMeta;
+use super::raw::RawFrame;
 use super::store::Store;
 use super::{LogError, Result};
 use crate::model::{Instrument, InstrumentId, Record, SymbolTable};
@@ -55,6 +56,8 @@ pub struct Writer {
     symbols: SymbolTable,
     next_seq: u64,
     pending: Vec<Record>,
+    raw_pending: Vec<RawFrame>,
+    next_raw: u64,
     unflushed: usize,
     last_flush: Instant,
     scratch: Vec<u8>,
@@ -95,6 +98,17 @@ impl Writer {
             }
         };
         let symbols = store.load_symbols()?;
+        let next_raw = match store.last_raw()? {
+            None => 0,
+            Some((first, bytes)) => {
+                first
+                    + super::raw::count(&bytes).map_err(|detail| LogError::Corrupt {
+                        block: 0,
+                        seqs: format!("raw frame {first}.."),
+                        detail,
+                    })? as u64
+            }
+        };
         Ok(Writer {
             store,
             config,
@@ -102,6 +116,8 @@ impl Writer {
             symbols,
             next_seq,
             pending: Vec::with_capacity(config.block_records),
+            raw_pending: Vec::new(),
+            next_raw,
             unflushed: 0,
             last_flush: Instant::now(),
             scratch: Vec::new(),
@@ -175,6 +191,30 @@ impl Writer {
         Ok(seq)
     }
 
+    /// Keeps a raw frame as received (`--keep-raw`), for re-normalizing after a parser fix.
+    ///
+    /// # Errors
+    /// When a full raw block cannot be stored.
+    pub fn append_raw(&mut self, frame: RawFrame) -> Result<()> {
+        self.raw_pending.push(frame);
+        self.unflushed += 1;
+        if self.raw_pending.len() >= self.config.block_records {
+            self.store_raw()?;
+        }
+        Ok(())
+    }
+
+    fn store_raw(&mut self) -> Result<()> {
+        if self.raw_pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = super::raw::encode(&self.raw_pending).map_err(LogError::Encode)?;
+        self.store.put_raw(self.next_raw, bytes)?;
+        self.next_raw += self.raw_pending.len() as u64;
+        self.raw_pending.clear();
+        Ok(())
+    }
+
     /// Flushes when the interval has passed; call it when idle.
     ///
     /// # Errors
@@ -200,6 +240,7 @@ impl Writer {
     /// On storage failure.
     pub fn flush(&mut self) -> Result<()> {
         self.store_pending()?;
+        self.store_raw()?;
         self.store.flush()?;
         self.unflushed = 0;
         self.last_flush = Instant::now();
@@ -235,6 +276,7 @@ pub enum WriterMsg {
     Symbol(InstrumentId, Instrument),
     Record(Record),
     Meta(Box<RecordingMeta>),
+    Raw(RawFrame),
     Flush,
 }
 
@@ -266,6 +308,11 @@ impl WriterHandle {
     /// When the writer thread has stopped.
     pub fn send(&self, record: Record) -> Result<()> {
         self.tx.send(WriterMsg::Record(record)).map_err(|_| LogError::WriterGone)
+    }
+
+    /// Messages queued but not yet taken by the writer: the writer's lag.
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
     }
 
     /// Queues a message of any kind.
@@ -324,6 +371,7 @@ fn run_writer(mut writer: Writer, rx: Receiver<WriterMsg>, tap: Option<Sender<Ta
             }
             Ok(WriterMsg::Meta(meta)) => writer.update_meta(|m| *m = *meta)?,
             Ok(WriterMsg::Flush) => writer.flush()?,
+            Ok(WriterMsg::Raw(frame)) => writer.append_raw(frame)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return writer.close(),
         }

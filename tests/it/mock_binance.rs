@@ -20,6 +20,9 @@ pub struct Options {
     pub garbage_every: Option<usize>,
     /// Close the first connection after this many frames.
     pub drop_after: Option<usize>,
+    /// Instead of the capture, send `total` trade frames (the capture's, cycled) at
+    /// `rate` per second, in 10 ms batches.
+    pub burst: Option<(u64, usize)>,
 }
 
 pub struct MockBinance {
@@ -87,8 +90,27 @@ pub fn start(options: Options) -> MockBinance {
                     .map(|(_, s)| s.split('/').map(str::to_string).collect())
                     .unwrap_or_default();
                 let nth_connection = connections.fetch_add(1, Ordering::SeqCst);
+                if let Some((rate, total)) = options.burst {
+                    let trades: Vec<&String> = frames.iter().filter(|f| f.contains("@trade\"")).collect();
+                    let per_batch = (rate / 100).max(1) as usize;
+                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+                    let mut n = 0;
+                    while n < total {
+                        tick.tick().await;
+                        for _ in 0..per_batch.min(total - n) {
+                            if ws.feed(Message::text(trades[n % trades.len()].clone())).await.is_err() {
+                                return;
+                            }
+                            n += 1;
+                        }
+                        if ws.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    sent.store(n, Ordering::SeqCst);
+                }
                 let mut in_this_connection = 0;
-                loop {
+                while options.burst.is_none() {
                     let i = sent.load(Ordering::SeqCst);
                     let Some(frame) = frames.get(i) else { break };
                     if nth_connection == 0 && options.drop_after.is_some_and(|n| in_this_connection >= n) {
