@@ -239,3 +239,21 @@ fn burst_of_100k_messages_per_second_loses_nothing() {
     );
     assert_eq!(trades as usize, total, "zero loss");
 }
+
+/// A diff the venue never delivered is a Gap record, followed by a Resync and a fresh snapshot.
+#[test]
+fn a_missing_depth_diff_is_a_gap_and_triggers_a_resync() {
+    let mock = mock_binance::start(Options { skip_depth: Some(100), ..Options::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec");
+    let summary = record(&mock, out.to_str().unwrap(), &[]);
+    assert_eq!(summary["exchanges"]["binance"]["gaps"], 1, "{summary}");
+    let info = inspect(out.to_str().unwrap());
+    assert_eq!(counts(&info), (9757, 28_040, 3450, 2));
+    assert_eq!((info["status"]["gaps"].as_u64(), info["status"]["resyncs"].as_u64()), (Some(1), Some(1)));
+    let export = run(&["export", out.to_str().unwrap(), "--kind", "status"]);
+    let gap = export.stdout.lines().find(|l| l.contains("\"gap\"")).unwrap();
+    let gap: Value = serde_json::from_str(gap).unwrap();
+    assert_eq!(gap["stream"], "btcusdt@depth");
+    assert!(gap["got"].as_u64().unwrap() > gap["expected"].as_u64().unwrap(), "{gap}");
+}

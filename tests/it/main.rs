@@ -2,8 +2,13 @@
 //! on the bundled real data (tests/fixtures, recordings/). Nothing here touches the network.
 
 mod capture;
+mod capture_venues;
 mod cli;
 mod crash;
 mod mock_binance;
+mod mock_gate;
+mod mock_lbank;
+mod mock_venue;
 mod replay;
 mod util;
+mod venues;

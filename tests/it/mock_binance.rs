@@ -23,6 +23,8 @@ pub struct Options {
     /// Instead of the capture, send `total` trade frames (the capture's, cycled) at
     /// `rate` per second, in 10 ms batches.
     pub burst: Option<(u64, usize)>,
+    /// Never send the depth diff with this index (0-based among depth diffs).
+    pub skip_depth: Option<usize>,
 }
 
 pub struct MockBinance {
@@ -121,6 +123,12 @@ pub fn start(options: Options) -> MockBinance {
                     in_this_connection += 1;
                     let stream = frame.split('"').nth(3).unwrap_or_default();
                     if !wanted.iter().any(|w| w == stream) {
+                        continue;
+                    }
+                    if let Some(skip) = options.skip_depth
+                        && stream.contains("@depth")
+                        && frames[..i].iter().filter(|f| f.contains("@depth")).count() == skip
+                    {
                         continue;
                     }
                     if ws.feed(Message::text(frame.clone())).await.is_err() {

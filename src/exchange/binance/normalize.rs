@@ -32,28 +32,28 @@ impl BinanceNormalizer {
     fn dispatch(
         &mut self,
         stream: &str,
-        data: &str,
+        payload: Payload,
         ts_recv: Nanos,
         out: &mut Vec<Normalized>,
     ) -> Result<(), NormalizeError> {
         let kind = stream.split_once('@').map_or(stream, |(_, k)| k);
         match kind {
-            "trade" => self.trade(parse(data)?, out),
-            "aggTrade" => self.agg_trade(parse(data)?, out),
-            "bookTicker" => self.book_ticker(parse(data)?, ts_recv, out),
+            "trade" => self.trade(payload.parse()?, out),
+            "aggTrade" => self.agg_trade(payload.parse()?, out),
+            "bookTicker" => self.book_ticker(payload.parse()?, ts_recv, out),
             k if k.starts_with("depth")
                 && !k.starts_with("depth5")
                 && !k.starts_with("depth10")
                 && !k.starts_with("depth20") =>
             {
-                self.depth(parse(data)?, out)
+                self.depth(payload.parse()?, out)
             }
-            k if k.starts_with("kline_") => self.kline(parse(data)?, out),
+            k if k.starts_with("kline_") => self.kline(payload.parse()?, out),
             "miniTicker@arr" | "miniTicker" if stream.starts_with('!') => {
-                let tickers: Vec<MiniTickerMsg> = parse(data)?;
+                let tickers: Vec<MiniTickerMsg> = payload.parse()?;
                 tickers.into_iter().try_for_each(|t| self.mini_ticker(t, out))
             }
-            "miniTicker" => self.mini_ticker(parse(data)?, out),
+            "miniTicker" => self.mini_ticker(payload.parse()?, out),
             _ => Err(NormalizeError::Unknown(format!("stream {stream}"))),
         }
     }
@@ -177,9 +177,13 @@ impl Normalizer for BinanceNormalizer {
         out: &mut Vec<Normalized>,
     ) -> Result<FrameKind, NormalizeError> {
         let start = out.len();
-        let result = if frame.starts_with("{\"stream\"") {
+        let result = if let Some(stream) = stream_name(frame) {
+            // The stream name comes first, so the payload type is known before parsing and
+            // the frame is parsed once, envelope and payload together.
+            self.dispatch(stream, Payload::Envelope(frame), ts_recv, out).map(|_| FrameKind::Data)
+        } else if frame.starts_with("{\"stream\"") {
             let env: Envelope = parse(frame)?;
-            self.dispatch(env.stream, env.data.get(), ts_recv, out).map(|_| FrameKind::Data)
+            self.dispatch(env.stream, Payload::Raw(env.data.get()), ts_recv, out).map(|_| FrameKind::Data)
         } else {
             self.raw(frame, ts_recv, out)
         };
@@ -195,7 +199,7 @@ impl BinanceNormalizer {
     fn raw(&mut self, frame: &str, ts_recv: Nanos, out: &mut Vec<Normalized>) -> Result<FrameKind, NormalizeError> {
         let trimmed = frame.trim_start();
         if trimmed.starts_with('[') {
-            self.dispatch("!miniTicker@arr", frame, ts_recv, out)?;
+            self.dispatch("!miniTicker@arr", Payload::Raw(frame), ts_recv, out)?;
             return Ok(FrameKind::Data);
         }
         #[derive(serde::Deserialize)]
@@ -225,9 +229,37 @@ impl BinanceNormalizer {
                 });
             }
         };
-        self.dispatch(stream, frame, ts_recv, out)?;
+        self.dispatch(stream, Payload::Raw(frame), ts_recv, out)?;
         Ok(FrameKind::Data)
     }
+}
+
+/// Where a message's payload is: inside a combined-stream envelope, or the whole frame.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Envelope(&'a str),
+    Raw(&'a str),
+}
+
+impl<'a> Payload<'a> {
+    fn parse<T: serde::Deserialize<'a>>(self) -> Result<T, NormalizeError> {
+        #[derive(serde::Deserialize)]
+        struct Data<T> {
+            data: T,
+        }
+        match self {
+            Payload::Envelope(frame) => parse::<Data<T>>(frame).map(|d| d.data),
+            Payload::Raw(text) => parse(text),
+        }
+    }
+}
+
+/// The stream name of a combined-stream frame, when it is the first key and plain ASCII
+/// (always so from Binance); otherwise the envelope is parsed generically.
+fn stream_name(frame: &str) -> Option<&str> {
+    let rest = frame.strip_prefix("{\"stream\":\"")?;
+    let name = &rest[..rest.find('"')?];
+    (!name.contains('\\')).then_some(name)
 }
 
 fn parse<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, NormalizeError> {
