@@ -257,3 +257,57 @@ fn a_missing_depth_diff_is_a_gap_and_triggers_a_resync() {
     assert_eq!(gap["stream"], "btcusdt@depth");
     assert!(gap["got"].as_u64().unwrap() > gap["expected"].as_u64().unwrap(), "{gap}");
 }
+
+#[test]
+fn symbols_lists_the_venue_pairs() {
+    let mock = mock_binance::start(Options::default());
+    let rest = mock.rest_url();
+    let out = run(&["symbols", "--exchange", "binance", "--rest-url", &rest, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["instrument"]["symbol"].as_str().unwrap()).collect();
+    assert_eq!(names, ["BTC/USDT", "ETH/USDT"]);
+    assert_eq!(list[0]["status"], "TRADING");
+    assert_eq!(list[0]["price_precision"], 8);
+    let text = run(&["symbols", "--exchange", "binance", "--rest-url", &rest, "--quote", "BTC"]);
+    assert_eq!(text.code, 0);
+    assert!(text.stderr.contains("0 pairs"), "{}", text.stderr);
+}
+
+/// A connection that goes silent is dropped by the watchdog and reopened.
+#[test]
+fn the_stale_data_watchdog_reconnects_a_silent_connection() {
+    let mock = mock_binance::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec");
+    let summary = record(&mock, out.to_str().unwrap(), &["--stale-after", "1"]);
+    assert!(summary["exchanges"]["binance"]["connects"].as_u64().unwrap() >= 2, "{summary}");
+    let export = run(&["export", out.to_str().unwrap(), "--kind", "status"]);
+    assert!(export.stdout.contains("stale watchdog"), "{}", export.stdout);
+    assert_eq!(counts(&inspect(out.to_str().unwrap())).0, 9757, "nothing is lost or duplicated");
+}
+
+/// SIGTERM (like Ctrl-C) stops capture cleanly: sockets closed, log flushed, summary printed.
+#[test]
+fn sigterm_flushes_and_leaves_a_readable_recording() {
+    let mock = mock_binance::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec");
+    let (ws, rest) = (mock.ws_url(), mock.rest_url());
+    let child = tapedeck()
+        .args(["record", "--exchange", "binance", "--symbols", "BTCUSDT", "--ws-url", &ws, "--rest-url", &rest])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("recorded"), "a summary is printed");
+    let info = inspect(out.to_str().unwrap());
+    assert_eq!(counts(&info), (9757, 28_040, 3451, 1));
+    assert!(info["status"]["disconnected"].as_u64().unwrap() >= 1, "the shutdown is in the log");
+}
