@@ -4,6 +4,7 @@
 //! [`Writer`](crate::log::Writer), so an imported recording is an ordinary one. They never
 //! know a wire format themselves beyond the file framing.
 
+pub mod binance;
 pub mod hftbacktest;
 
 /// Why an import failed.

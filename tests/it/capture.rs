@@ -265,7 +265,8 @@ fn symbols_lists_the_venue_pairs() {
     let out = run(&["symbols", "--exchange", "binance", "--rest-url", &rest, "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let list: Value = serde_json::from_str(&out.stdout).unwrap();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["instrument"]["symbol"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        list.as_array().unwrap().iter().map(|s| s["instrument"]["symbol"].as_str().unwrap()).collect();
     assert_eq!(names, ["BTC/USDT", "ETH/USDT"]);
     assert_eq!(list[0]["status"], "TRADING");
     assert_eq!(list[0]["price_precision"], 8);

@@ -1,10 +1,14 @@
 //! The one integration-test binary: the `tapedeck` binary and library driven end to end,
 //! on the bundled real data (tests/fixtures, recordings/). Nothing here touches the network.
 
+// Table-driven tests spell their rows as tuples.
+#![allow(clippy::type_complexity)]
+
 mod capture;
 mod capture_venues;
 mod cli;
 mod crash;
+mod import;
 mod mock_binance;
 mod mock_gate;
 mod mock_lbank;
