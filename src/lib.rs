@@ -26,3 +26,5 @@ pub mod model;
 pub mod output;
 /// Replay: merged, filtered, paced record streams from recordings.
 pub mod replay;
+/// Recording health: checksums, seq, venue ids, timestamps, gap ledger; repair.
+pub mod verify;

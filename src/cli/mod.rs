@@ -12,6 +12,7 @@ mod inspect;
 pub mod interrupt;
 mod replay;
 mod symbols;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,10 @@ enum Command {
     Live(capture::LiveArgs),
     /// List an exchange's tradable pairs over REST
     Symbols(symbols::Args),
+    /// Check every block, seq, venue id and timestamp; print a gap ledger (exit 1 if unhealthy)
+    Verify(verify::VerifyArgs),
+    /// Copy every verifiable block into a new recording, reporting what was dropped
+    Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
 }
@@ -80,6 +85,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(args) => capture::run_record(args),
         Command::Live(args) => capture::run_live(args),
         Command::Symbols(args) => symbols::run(args),
+        Command::Verify(args) => verify::run_verify(args),
+        Command::Repair(args) => verify::run_repair(args),
     }
 }
 

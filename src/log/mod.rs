@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub use block::Compression;
 pub use meta::{FORMAT_VERSION, RecordingMeta};
 pub use raw::RawFrame;
-pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter};
+pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter, ScannedBlock};
 pub use writer::{Tapped, Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
 
 use crate::model::Record;

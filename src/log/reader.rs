@@ -28,6 +28,15 @@ pub struct Reader {
     symbols: SymbolTable,
 }
 
+/// One block as `scan_blocks` found it.
+#[derive(Debug)]
+pub struct ScannedBlock {
+    pub ordinal: u64,
+    pub first_seq: u64,
+    /// The records, or why the block cannot be trusted.
+    pub records: std::result::Result<Vec<Record>, String>,
+}
+
 /// One decoded block.
 #[derive(Debug)]
 pub struct Block {
@@ -110,6 +119,39 @@ impl Reader {
                     detail,
                 })? as u64),
         }
+    }
+
+    /// Every stored block in key order, each decoded and verified on its own: unlike
+    /// [`Reader::blocks_from`], a bad block is reported and the scan goes on. For `verify`
+    /// and `repair` only.
+    pub fn scan_blocks(&self) -> impl Iterator<Item = ScannedBlock> + '_ {
+        let mut scratch = Vec::new();
+        let mut keys = self.store.events.iter().keys().peekable();
+        let mut ordinal = 0u64;
+        std::iter::from_fn(move || {
+            let key = match keys.next()? {
+                Ok(k) => key_seq(&k),
+                Err(e) => return Some(ScannedBlock { ordinal, first_seq: 0, records: Err(e.to_string()) }),
+            };
+            let next = keys.peek().and_then(|k| k.as_ref().ok()).map(|k| key_seq(k));
+            let value = self.store.events.get(key.to_be_bytes());
+            let mut records = Vec::new();
+            let result = match value {
+                Ok(Some(bytes)) => match block::decode(&bytes, &mut records, &mut scratch) {
+                    Ok(h) if h.first_seq == key => Ok(records),
+                    Ok(h) => Err(format!("header says seq {} but the key is {key}", h.first_seq)),
+                    Err(e) => Err(match next {
+                        Some(n) => format!("seq {key}..={}: {e}", n - 1),
+                        None => format!("seq {key}..: {e}"),
+                    }),
+                },
+                Ok(None) => Err("block vanished while scanning".into()),
+                Err(e) => Err(e.to_string()),
+            };
+            let scanned = ScannedBlock { ordinal, first_seq: key, records: result };
+            ordinal += 1;
+            Some(scanned)
+        })
     }
 
     /// The first and last ts_recv, from the first and last blocks; `None` when empty.

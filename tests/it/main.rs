@@ -16,3 +16,4 @@ mod mock_venue;
 mod replay;
 mod util;
 mod venues;
+mod verify;
