@@ -30,6 +30,7 @@ pub struct Signals {
     terminal: Terminal,
     stdout: std::io::BufWriter<std::io::Stdout>,
     hasher: Sha256,
+    results: Option<crate::log::RunWriter>,
     pub per_detector: BTreeMap<String, u64>,
     pub total: u64,
 }
@@ -47,9 +48,31 @@ impl Signals {
             terminal,
             stdout: std::io::BufWriter::new(std::io::stdout()),
             hasher: Sha256::new(),
+            results: None,
             per_detector: BTreeMap::new(),
             total: 0,
         })
+    }
+
+    /// Also stores every signal as a run in the results store.
+    pub fn with_results(mut self, run: crate::log::RunWriter) -> Self {
+        self.results = Some(run);
+        self
+    }
+
+    /// Ends the results-store run with `summary`, if one is open; returns its id.
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub fn finish_run(&mut self, summary: &serde_json::Value) -> std::io::Result<Option<u64>> {
+        match self.results.take() {
+            None => Ok(None),
+            Some(run) => {
+                let id = run.id;
+                run.finish(summary).map_err(std::io::Error::other)?;
+                Ok(Some(id))
+            }
+        }
     }
 
     /// # Errors
@@ -62,6 +85,9 @@ impl Signals {
         self.total += 1;
         if let Some(file) = &mut self.file {
             file.write_all(line.as_bytes())?;
+        }
+        if let Some(run) = &mut self.results {
+            run.signal(&line).map_err(std::io::Error::other)?;
         }
         match self.terminal {
             Terminal::Off => {}

@@ -88,6 +88,9 @@ pub struct LiveArgs {
     /// Write every signal as one JSON object per line to FILE
     #[arg(long, value_name = "FILE")]
     signals_out: Option<PathBuf>,
+    /// Also store this run (summary and signals) in a results database at DIR
+    #[arg(long, value_name = "DIR")]
+    results: Option<PathBuf>,
     /// Do not print signals on the terminal
     #[arg(long, short)]
     quiet: bool,
@@ -146,6 +149,13 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
         Terminal::Json
     };
     let mut signals = Signals::new(args.signals_out.as_deref(), terminal).context("cannot create --signals-out")?;
+    let results = match &args.results {
+        Some(dir) => Some(crate::log::ResultsStore::open(dir).with_context(|| format!("--results {}", dir.display()))?),
+        None => None,
+    };
+    if let Some(store) = &results {
+        signals = signals.with_results(store.begin_run()?);
+    }
     let (tap_tx, tap_rx) = crossbeam_channel::bounded::<Tapped>(1 << 16);
     let detectors = specs.iter().map(|s| s.build()).collect();
     let engine_thread = std::thread::Builder::new().name("tapedeck-engine".into()).spawn(move || {
@@ -167,16 +177,22 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let digest = signals.finish();
-        (result.and(digest), signals.total)
+        (result.and(digest), signals.total, signals)
     })?;
     let outcome = capture(&args.capture, &config, &dir, Some(tap_tx));
-    let (digest, total) = engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+    let (digest, total, mut signals) =
+        engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     if args.record.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
     let (mut summary, interrupted) = outcome?;
     summary.signals = Some(total);
     summary.digest = Some(digest.context("writing signals")?);
+    let mut stored = serde_json::to_value(&summary)?;
+    stored["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
+    if let Some(id) = signals.finish_run(&stored)? {
+        eprintln!("stored as run {id}");
+    }
     report(&summary, args.json)?;
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }

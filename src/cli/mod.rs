@@ -11,6 +11,7 @@ mod import;
 mod inspect;
 pub mod interrupt;
 mod replay;
+mod results;
 mod symbols;
 mod verify;
 
@@ -44,6 +45,8 @@ enum Command {
     Live(capture::LiveArgs),
     /// List an exchange's tradable pairs over REST
     Symbols(symbols::Args),
+    /// List runs stored with `replay --results`, or print one run's signals
+    Results(results::Args),
     /// Check every block, seq, venue id and timestamp; print a gap ledger (exit 1 if unhealthy)
     Verify(verify::VerifyArgs),
     /// Copy every verifiable block into a new recording, reporting what was dropped
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(args) => capture::run_record(args),
         Command::Live(args) => capture::run_live(args),
         Command::Symbols(args) => symbols::run(args),
+        Command::Results(args) => results::run(args),
         Command::Verify(args) => verify::run_verify(args),
         Command::Repair(args) => verify::run_repair(args),
     }

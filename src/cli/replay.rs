@@ -41,6 +41,9 @@ pub struct Args {
     /// Write every signal as one JSON object per line to FILE
     #[arg(long, value_name = "FILE")]
     signals_out: Option<PathBuf>,
+    /// Also store this run (summary and signals) in a results database at DIR
+    #[arg(long, value_name = "DIR")]
+    results: Option<PathBuf>,
     /// Do not print signals on the terminal
     #[arg(long, short)]
     quiet: bool,
@@ -87,6 +90,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new(args.signals_out.as_deref(), terminal).with_context(|| {
         format!("cannot create {}", args.signals_out.as_ref().map_or(String::new(), |p| p.display().to_string()))
     })?;
+    if let Some(dir) = &args.results {
+        let store = crate::log::ResultsStore::open(dir).with_context(|| format!("--results {}", dir.display()))?;
+        signals = signals.with_results(store.begin_run()?);
+    }
     let bar = super::progress_bar(None, "records");
     let span = merged.span;
     if let Some((first, last)) = span {
@@ -136,6 +143,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         engine: engine.stats(),
         interrupted,
     };
+    let mut stored = serde_json::to_value(&summary)?;
+    stored["recordings"] = serde_json::json!(args.recs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+    stored["detectors"] = serde_json::json!(specs.iter().map(|s| s.build().params()).collect::<Vec<_>>());
+    stored["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
+    if let Some(id) = signals.finish_run(&stored)? {
+        eprintln!("stored as run {id} in {}", args.results.as_ref().map_or(String::new(), |p| p.display().to_string()));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -5,12 +5,14 @@
 //! the format version), `symbols` (the interned instrument table) and `events`, whose keys
 //! are the big-endian first seq of a block of records and whose values are checksummed,
 //! optionally compressed blocks (see `block.rs`). Blocks are never rewritten once stored.
+//! The results store of runs and signals (`results.rs`) is a separate sled database.
 
 mod block;
 pub mod fault;
 mod meta;
 mod raw;
 mod reader;
+mod results;
 mod store;
 mod writer;
 
@@ -20,6 +22,7 @@ pub use block::Compression;
 pub use meta::{FORMAT_VERSION, RecordingMeta};
 pub use raw::RawFrame;
 pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter, ScannedBlock};
+pub use results::{ResultsStore, RunWriter, StoredRun};
 pub use writer::{Tapped, Writer, WriterConfig, WriterHandle, WriterMsg, WriterStats, spawn_writer};
 
 use crate::model::Record;

@@ -143,3 +143,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn results_store_keeps_runs_and_their_exact_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let results = results.to_str().unwrap();
+    let (file, _) = replay_signals(&["--detect", GOLDEN_SPECS[1].1, "--results", results]);
+    replay_signals(&["--detect", GOLDEN_SPECS[2].1, "--results", results]);
+    let list: serde_json::Value = serde_json::from_str(&run(&["results", results, "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["id"], 1);
+    assert_eq!(list[0]["summary"]["records"], 41_249);
+    let stored = run(&["results", results, "--run", "1"]);
+    assert_eq!(stored.stdout, file, "the stored run is the signals file, line for line");
+    assert_eq!(list[0]["summary"]["digest"].as_str().unwrap(), sha256_hex(file.as_bytes()));
+}
