@@ -6,6 +6,8 @@
 // Table-driven tests spell their rows as tuples; that is the point of them.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
+/// Backfill: kline and trade history over venue REST APIs, resumable, into a recording.
+pub mod backfill;
 /// Live capture: connections, normalization and the writer pipeline.
 pub mod capture;
 /// The command line (the binary is a thin wrapper around `cli::main`).
@@ -26,5 +28,7 @@ pub mod model;
 pub mod output;
 /// Replay: merged, filtered, paced record streams from recordings.
 pub mod replay;
+/// Serving recordings back in a venue's own wire protocol (`tapedeck serve`).
+pub mod serve;
 /// Recording health: checksums, seq, venue ids, timestamps, gap ledger; repair.
 pub mod verify;

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a check failed (the data is unhealthy), 2 an error (bad flags,
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
+mod backfill;
 mod capture;
 mod config;
 mod export;
@@ -12,6 +13,7 @@ mod inspect;
 pub mod interrupt;
 mod replay;
 mod results;
+mod serve;
 mod symbols;
 mod verify;
 
@@ -39,6 +41,8 @@ enum Command {
     Export(export::Args),
     /// Build a recording from files written by other tools
     Import(import::Args),
+    /// Fetch kline and trade history over a venue's REST API into a recording (resumable)
+    Backfill(backfill::Args),
     /// Record live market data from exchanges into a recording
     Record(capture::RecordArgs),
     /// Run detectors on live market data (optionally recording it), with the replay engine
@@ -53,6 +57,8 @@ enum Command {
     Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
+    /// Serve a recording as an exchange (Binance WebSocket and REST) for bots and tests
+    Serve(serve::Args),
 }
 
 /// Runs the binary: parses arguments, sets up logging, runs the command.
@@ -84,10 +90,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
+        Command::Backfill(args) => backfill::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Record(args) => capture::run_record(args),
         Command::Live(args) => capture::run_live(args),
         Command::Symbols(args) => symbols::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Results(args) => results::run(args),
         Command::Verify(args) => verify::run_verify(args),
         Command::Repair(args) => verify::run_repair(args),

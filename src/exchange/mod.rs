@@ -13,7 +13,7 @@ pub mod lbank;
 
 use std::collections::HashMap;
 
-use crate::model::{Event, Exchange, Instrument, Nanos, Status};
+use crate::model::{Candle, Event, Exchange, Instrument, Nanos, Status, Trade};
 
 /// A venue-neutral stream kind, as `--streams` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,6 +117,128 @@ pub trait Venue: Send + Sync {
     }
     /// Where each stream's `ts_exchange` comes from, for the recording meta.
     fn ts_notes(&self) -> &'static [(&'static str, &'static str)];
+
+    /// Backfill: the REST request for the next page of `kind` history of `instrument`.
+    ///
+    /// # Errors
+    /// A message naming what the venue cannot serve (the default: no REST history at all).
+    fn history_request(
+        &self,
+        _instrument: &Instrument,
+        kind: HistoryKind,
+        _cursor: &HistoryCursor,
+    ) -> Result<HistoryRequest, String> {
+        Err(format!("{} has no REST {kind} history for backfill", self.exchange()))
+    }
+    /// Backfill: the rows of a history page, oldest first.
+    ///
+    /// # Errors
+    /// When the body is not a page of `kind` history (venue error bodies are named).
+    fn parse_history(&self, _body: &str, kind: HistoryKind) -> Result<Vec<HistoryRow>, NormalizeError> {
+        Err(NormalizeError::Unknown(format!("{} has no REST {kind} history", self.exchange())))
+    }
+    /// The documented REST rate limit, for pacing backfill requests. The default is a
+    /// cautious 10 requests per second for venues that document none.
+    fn rest_budget(&self) -> RestBudget {
+        RestBudget { limit: 10, window: std::time::Duration::from_secs(1), ..RestBudget::default() }
+    }
+    /// Whether an HTTP 200 body is the venue's throttle signal (LBank's `error_code` 10004);
+    /// HTTP 429 and 418 are handled by the caller.
+    fn rest_throttled(&self, _body: &str) -> bool {
+        false
+    }
+    /// Whether trade ids in REST history are consecutive per instrument, so a jump is a gap.
+    fn history_trade_ids_consecutive(&self) -> bool {
+        false
+    }
+    /// Where backfilled rows come from (endpoints, which time becomes `ts_exchange`), for the meta.
+    fn history_notes(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+}
+
+/// What backfill asks a venue for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HistoryKind {
+    /// Klines of this many seconds.
+    Klines(u32),
+    /// Public trades (aggregate trades on Binance).
+    Trades,
+}
+
+impl std::fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistoryKind::Klines(s) => write!(f, "kline_{}", crate::model::time::format_timeframe(*s)),
+            HistoryKind::Trades => f.write_str("trades"),
+        }
+    }
+}
+
+/// Where the next page of history starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    /// First time wanted, ms since the epoch (inclusive): a kline open time or a trade time.
+    pub from_ms: u64,
+    /// Trades only: the last trade id already held; the page starts after it when the venue
+    /// can page by id.
+    pub after_id: Option<u64>,
+    /// End of the whole range, ms (exclusive).
+    pub end_ms: u64,
+}
+
+/// One REST page to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// Path and query under [`Endpoints::rest`].
+    pub path: String,
+    /// What the request costs against [`RestBudget::limit`].
+    pub weight: u32,
+    /// The page covers times before this (ms, exclusive): when it holds nothing newer than
+    /// the cursor, the venue has nothing before this time and the cursor moves here.
+    pub window_end_ms: u64,
+}
+
+/// One row of REST history, in model terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryRow {
+    /// `closed` is the venue's own flag where it sends one, else true: the caller decides
+    /// from the clock whether the bucket is over.
+    Candle(Candle),
+    Trade {
+        ts_exchange: Nanos,
+        trade: Trade,
+    },
+}
+
+/// A venue's documented REST rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestBudget {
+    /// Weight (or requests) allowed per window.
+    pub limit: u32,
+    /// The window; limits reset at multiples of it since the epoch (Binance: each minute).
+    pub window: std::time::Duration,
+    /// Weight of the symbol-list request.
+    pub symbols_weight: u32,
+    /// Response header with the weight used so far in the current window (Binance).
+    pub used_header: Option<&'static str>,
+    /// Response header with the requests left in the current window (Gate).
+    pub remaining_header: Option<&'static str>,
+    /// Response header with when the window resets, Unix s or ms (Gate).
+    pub reset_header: Option<&'static str>,
+}
+
+impl Default for RestBudget {
+    fn default() -> Self {
+        RestBudget {
+            limit: 10,
+            window: std::time::Duration::from_secs(1),
+            symbols_weight: 1,
+            used_header: None,
+            remaining_header: None,
+            reset_header: None,
+        }
+    }
 }
 
 /// The capture adapter for `exchange`, where one exists yet.

@@ -4,6 +4,7 @@
 // Table-driven tests spell their rows as tuples.
 #![allow(clippy::type_complexity)]
 
+mod backfill;
 mod capture;
 mod capture_venues;
 mod cli;
@@ -14,6 +15,7 @@ mod mock_gate;
 mod mock_lbank;
 mod mock_venue;
 mod replay;
+mod serve;
 mod util;
 mod venues;
 mod verify;

@@ -10,7 +10,9 @@ mod venue;
 mod wire;
 
 pub use normalize::BinanceNormalizer;
-pub use rest::{SymbolMap, parse_depth_snapshot, parse_exchange_info, parse_symbol_infos};
+pub use rest::{
+    SymbolMap, parse_agg_trades, parse_depth_snapshot, parse_exchange_info, parse_klines, parse_symbol_infos,
+};
 pub use venue::{BinanceVenue, STREAMS_PER_CONNECTION};
 
 /// How each stream's `ts_exchange` is derived, for the recording meta.

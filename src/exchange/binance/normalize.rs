@@ -266,7 +266,7 @@ fn parse<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, NormalizeErr
     serde_json::from_str(text).map_err(|e| NormalizeError::Malformed(e.to_string()))
 }
 
-fn num(text: &str, field: &'static str) -> Result<Decimal, NormalizeError> {
+pub(super) fn num(text: &str, field: &'static str) -> Result<Decimal, NormalizeError> {
     text.parse().map_err(|e: crate::model::DecimalError| NormalizeError::Number { field, detail: e.to_string() })
 }
 
@@ -275,7 +275,7 @@ pub(super) fn levels(raw: &[[&str; 2]], field: &'static str) -> Result<Vec<Level
 }
 
 /// Binance's `m` is "buyer is maker": then the seller was the taker.
-fn taker_side(buyer_is_maker: bool) -> Side {
+pub(super) fn taker_side(buyer_is_maker: bool) -> Side {
     if buyer_is_maker { Side::Sell } else { Side::Buy }
 }
 

@@ -5,15 +5,33 @@
 //! `STREAMS_PER_CONNECTION` streams (the venue allows 1024; ccxt uses 200, and very long
 //! URLs have been seen to fail).
 
-use super::rest::{SymbolMap, parse_depth_snapshot, parse_symbol_infos};
+use super::rest::{SymbolMap, parse_agg_trades, parse_depth_snapshot, parse_klines, parse_symbol_infos};
 use super::{BinanceNormalizer, TS_NOTES};
 use crate::exchange::{
-    ConnectionPlan, Endpoints, NormalizeError, Normalized, Normalizer, StreamKind, SymbolInfo, Venue,
+    ConnectionPlan, Endpoints, HistoryCursor, HistoryKind, HistoryRequest, HistoryRow, NormalizeError, Normalized,
+    Normalizer, RestBudget, StreamKind, SymbolInfo, Venue,
 };
 use crate::model::time::format_timeframe;
 use crate::model::{Exchange, Instrument, Nanos};
 
 pub const STREAMS_PER_CONNECTION: usize = 200;
+
+/// Rows per REST history page: the documented maximum of `/api/v3/klines` and `/api/v3/aggTrades`.
+const HISTORY_LIMIT: u32 = 1000;
+
+/// Where backfilled rows come from, for the recording meta.
+const HISTORY_NOTES: &[(&str, &str)] = &[
+    (
+        "binance.backfill.klines",
+        "GET /api/v3/klines (weight 2, 1000 rows a page, paged by startTime); REST has no closed flag, so a row \
+         whose bucket has not ended is never recorded",
+    ),
+    (
+        "binance.backfill.trades",
+        "GET /api/v3/aggTrades (weight 4, 1000 rows a page, paged by fromId); trade_id is the aggregate id a, \
+         ts_exchange the trade time T",
+    ),
+];
 
 pub struct BinanceVenue;
 
@@ -105,6 +123,64 @@ impl Venue for BinanceVenue {
     fn ts_notes(&self) -> &'static [(&'static str, &'static str)] {
         TS_NOTES
     }
+
+    /// Klines by `startTime`/`endTime` (both inclusive, on open times); aggregate trades by
+    /// `fromId` after the last one held, else by `startTime`/`endTime` (the old one-hour cap
+    /// on that window is gone). Either way, an empty page means nothing is left before `end_ms`.
+    fn history_request(
+        &self,
+        instrument: &Instrument,
+        kind: HistoryKind,
+        cursor: &HistoryCursor,
+    ) -> Result<HistoryRequest, String> {
+        let symbol = &instrument.venue_symbol;
+        let (from, last) = (cursor.from_ms, cursor.end_ms.saturating_sub(1));
+        let (path, weight) = match kind {
+            HistoryKind::Klines(s) => {
+                self.check_streams(&[StreamKind::Kline(s)])?;
+                let interval = format_timeframe(s);
+                let path = format!(
+                    "/api/v3/klines?symbol={symbol}&interval={interval}&startTime={from}&endTime={last}&limit={HISTORY_LIMIT}"
+                );
+                (path, 2)
+            }
+            HistoryKind::Trades => match cursor.after_id {
+                Some(id) => (format!("/api/v3/aggTrades?symbol={symbol}&fromId={}&limit={HISTORY_LIMIT}", id + 1), 4),
+                None => (
+                    format!("/api/v3/aggTrades?symbol={symbol}&startTime={from}&endTime={last}&limit={HISTORY_LIMIT}"),
+                    4,
+                ),
+            },
+        };
+        Ok(HistoryRequest { path, weight, window_end_ms: cursor.end_ms })
+    }
+
+    fn parse_history(&self, body: &str, kind: HistoryKind) -> Result<Vec<HistoryRow>, NormalizeError> {
+        match kind {
+            HistoryKind::Klines(s) => parse_klines(body, s),
+            HistoryKind::Trades => parse_agg_trades(body),
+        }
+    }
+
+    /// `REQUEST_WEIGHT` 6000 a minute per IP, reported in `X-MBX-USED-WEIGHT-1M` on every response;
+    /// exchangeInfo weighs 20.
+    fn rest_budget(&self) -> RestBudget {
+        RestBudget {
+            limit: 6000,
+            window: std::time::Duration::from_secs(60),
+            symbols_weight: 20,
+            used_header: Some("x-mbx-used-weight-1m"),
+            ..RestBudget::default()
+        }
+    }
+
+    fn history_trade_ids_consecutive(&self) -> bool {
+        true
+    }
+
+    fn history_notes(&self) -> &'static [(&'static str, &'static str)] {
+        HISTORY_NOTES
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +204,32 @@ mod tests {
             .collect();
         let plans = BinanceVenue.plan(&endpoints, &many, &[StreamKind::Trade, StreamKind::Quote, StreamKind::Ticker]);
         assert_eq!(plans.iter().map(|p| p.streams.len()).collect::<Vec<_>>(), vec![200, 101]);
+    }
+
+    #[test]
+    fn history_requests() {
+        let ada = Instrument::new(Exchange::Binance, "ADA", "BTC", "ADABTC");
+        let cursor = HistoryCursor { from_ms: 1_637_971_200_000, after_id: None, end_ms: 1_638_144_000_000 };
+        let klines = BinanceVenue.history_request(&ada, HistoryKind::Klines(60), &cursor).unwrap();
+        assert_eq!(
+            klines,
+            HistoryRequest {
+                path:
+                    "/api/v3/klines?symbol=ADABTC&interval=1m&startTime=1637971200000&endTime=1638143999999&limit=1000"
+                        .into(),
+                weight: 2,
+                window_end_ms: 1_638_144_000_000,
+            }
+        );
+        let trades = BinanceVenue.history_request(&ada, HistoryKind::Trades, &cursor).unwrap();
+        assert_eq!(
+            trades.path,
+            "/api/v3/aggTrades?symbol=ADABTC&startTime=1637971200000&endTime=1638143999999&limit=1000"
+        );
+        let after = HistoryCursor { after_id: Some(41), ..cursor };
+        let trades = BinanceVenue.history_request(&ada, HistoryKind::Trades, &after).unwrap();
+        assert_eq!((trades.path.as_str(), trades.weight), ("/api/v3/aggTrades?symbol=ADABTC&fromId=42&limit=1000", 4));
+        let err = BinanceVenue.history_request(&ada, HistoryKind::Klines(120), &cursor).unwrap_err();
+        assert_eq!(err, "binance has no 2m klines");
     }
 }

@@ -168,3 +168,30 @@ pub(super) struct ExchangeInfoSymbol {
     pub base_asset_precision: Option<u32>,
     pub quote_asset_precision: Option<u32>,
 }
+
+/// One `GET /api/v3/aggTrades` row (`f`, `l` and `M` are not needed).
+#[derive(Deserialize)]
+pub(super) struct AggTradeRow<'a> {
+    #[serde(rename = "a")]
+    pub agg_id: u64,
+    #[serde(rename = "p")]
+    pub price: &'a str,
+    #[serde(rename = "q")]
+    pub qty: &'a str,
+    #[serde(rename = "T")]
+    pub trade_time: u64,
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
+
+/// A `GET /api/v3/klines` row: `[openTime, open, high, low, close, volume, closeTime,
+/// quoteVolume, trades, takerBuyBase, takerBuyQuote, ignore]`, decimals as strings. Kept as raw
+/// tokens and read by index, so a venue adding columns does not break parsing.
+pub(super) type KlineRow<'a> = Vec<&'a RawValue>;
+
+/// REST error body: `{"code":-1121,"msg":"Invalid symbol."}`.
+#[derive(Deserialize)]
+pub(super) struct RestError {
+    pub code: i64,
+    pub msg: String,
+}

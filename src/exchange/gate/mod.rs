@@ -11,7 +11,7 @@ mod venue;
 mod wire;
 
 pub use normalize::GateNormalizer;
-pub use rest::{CurrencyPair, parse_currency_pairs, parse_depth_snapshot, parse_symbol};
+pub use rest::{CurrencyPair, parse_candlesticks, parse_currency_pairs, parse_depth_snapshot, parse_symbol};
 pub use venue::{GateVenue, PAIRS_PER_MESSAGE, kline_interval, stamp_time};
 
 /// How each stream's `ts_exchange` is derived, for the recording meta.

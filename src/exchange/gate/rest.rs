@@ -1,13 +1,15 @@
-//! Gate spot v4 REST bodies: order-book snapshots (`with_id=true`) and the currency-pair
-//! list, plus the mapping from a Gate pair id to a canonical instrument.
+//! Gate spot v4 REST bodies: order-book snapshots (`with_id=true`), the currency-pair list and
+//! candlestick pages (for backfill), plus the mapping from a Gate pair id to a canonical instrument.
 //!
 //! Owns body parsing only: no HTTP and no clock (callers fetch the body and pass its receive
 //! time). Must not guess at symbols: Gate ids are `BASE_QUOTE`, split on the one `_`.
 
 use super::normalize::{levels, parse};
-use super::wire::{CurrencyPairRow, OrderBookBody, RestError};
-use crate::exchange::{NormalizeError, Normalized, ms_to_ns};
-use crate::model::{BookSnapshot, Event, Exchange, Instrument, Nanos};
+use serde_json::value::RawValue;
+
+use super::wire::{CandleRow, CurrencyPairRow, OrderBookBody, RestError};
+use crate::exchange::{HistoryRow, NormalizeError, Normalized, ms_to_ns};
+use crate::model::{BookSnapshot, Candle, Decimal, Event, Exchange, Instrument, NANOS_PER_SEC, Nanos};
 
 /// The instrument for a Gate pair id such as `BTC_USDT` (documented as `BASE_QUOTE`).
 ///
@@ -82,6 +84,50 @@ pub fn parse_depth_snapshot(body: &str, instrument: &Instrument, ts_recv: Nanos)
             asks: levels(&snap.asks, "asks")?,
         }),
     })
+}
+
+/// Parses a `GET /spot/candlesticks` body of `interval_s` candles. `closed` is the
+/// row's own flag (field 8) where sent, else true (the caller checks the clock as well).
+/// `volume` is the base amount (field 7), `quote_volume` field 2; there is no trade count.
+///
+/// # Errors
+/// When the body is not a candle list (a Gate error body is named), a row has no base amount
+/// (the oldest body shape: its volume is in the quote currency only), or a field does not parse.
+pub fn parse_candlesticks(body: &str, interval_s: u32) -> Result<Vec<HistoryRow>, NormalizeError> {
+    let rows: Vec<CandleRow> = parse(body).map_err(|e| rest_error(body, e))?;
+    rows.iter()
+        .map(|row| {
+            let is_flag = |t: &RawValue| matches!(t.get(), "\"true\"" | "\"false\"" | "true" | "false");
+            if row.len() < 7 || is_flag(row[6]) {
+                return Err(NormalizeError::Malformed(format!(
+                    "candlestick row has no base amount (field 7): {}",
+                    row.iter().map(|t| t.get()).collect::<Vec<_>>().join(",")
+                )));
+            }
+            let secs = dec(row[0], "t")?;
+            let open_time = u64::try_from(secs.mantissa())
+                .ok()
+                .filter(|_| secs.scale() == 0)
+                .and_then(|s| s.checked_mul(NANOS_PER_SEC))
+                .ok_or_else(|| NormalizeError::Number { field: "t", detail: format!("{secs} is not a time in s") })?;
+            Ok(HistoryRow::Candle(Candle {
+                interval_s,
+                open_time,
+                open: dec(row[5], "open")?,
+                high: dec(row[3], "high")?,
+                low: dec(row[4], "low")?,
+                close: dec(row[2], "close")?,
+                volume: dec(row[6], "amount")?,
+                quote_volume: Some(dec(row[1], "volume")?),
+                trade_count: None,
+                closed: row.get(7).is_none_or(|t| !matches!(t.get(), "\"false\"" | "false")),
+            }))
+        })
+        .collect()
+}
+
+fn dec(token: &RawValue, field: &'static str) -> Result<Decimal, NormalizeError> {
+    Decimal::parse_json_token(token.get()).map_err(|e| NormalizeError::Number { field, detail: e.to_string() })
 }
 
 /// Names Gate's `{"label":..,"message":..}` error body instead of a serde complaint about it.
@@ -176,6 +222,35 @@ mod tests {
         assert!(matches!(parse_depth_snapshot("[]", &btc, 7), Err(NormalizeError::Malformed(_))));
         let bad = body.replace("1.151", "1,151");
         assert!(matches!(parse_depth_snapshot(&bad, &btc, 7), Err(NormalizeError::Number { field: "asks", .. })));
+    }
+
+    #[test]
+    fn candlestick_pages() {
+        // The documented row shape, with the base amount and the closed flag the current doc lists.
+        let body = r#"[["1539852480","971519.677","0.0021724","0.0021922","0.0021724","0.0021737","447.1","true"],
+                       ["1539852540","1.5","0.0021730","0.0021730","0.0021730","0.0021730","690.3","false"]]"#;
+        let rows = parse_candlesticks(body, 60).unwrap();
+        let candles: Vec<&Candle> =
+            rows.iter().map(|r| if let HistoryRow::Candle(c) = r { c } else { panic!("not a candle") }).collect();
+        assert_eq!(candles[0].open_time, 1_539_852_480_000_000_000);
+        let text = |d: &Decimal| d.to_string();
+        assert_eq!(
+            [text(&candles[0].open), text(&candles[0].high), text(&candles[0].low), text(&candles[0].close)],
+            ["0.0021737", "0.0021922", "0.0021724", "0.0021724"]
+        );
+        assert_eq!(
+            (text(&candles[0].volume), candles[0].quote_volume.map(|q| q.to_string())),
+            ("447.1".into(), Some("971519.677".into()))
+        );
+        assert_eq!((candles[0].closed, candles[1].closed), (true, false));
+        // The doc's old example has no base amount: refused rather than guessed.
+        let old = r#"[["1539852480","971519.677","0.0021724","0.0021922","0.0021724","0.0021737","true"]]"#;
+        assert!(matches!(parse_candlesticks(old, 60), Err(NormalizeError::Malformed(m)) if m.contains("base amount")));
+        let error = r#"{"label":"INVALID_PARAM_VALUE","message":"Invalid interval"}"#;
+        assert_eq!(
+            parse_candlesticks(error, 60),
+            Err(NormalizeError::Malformed("gate error INVALID_PARAM_VALUE: Invalid interval".into()))
+        );
     }
 
     #[test]

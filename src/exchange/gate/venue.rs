@@ -14,10 +14,11 @@
 
 use serde_json::json;
 
-use super::rest::{CurrencyPair, parse_currency_pairs, parse_depth_snapshot};
+use super::rest::{CurrencyPair, parse_candlesticks, parse_currency_pairs, parse_depth_snapshot};
 use super::{GateNormalizer, TS_NOTES};
 use crate::exchange::{
-    ConnectionPlan, Endpoints, NormalizeError, Normalized, Normalizer, StreamKind, SymbolInfo, Venue,
+    ConnectionPlan, Endpoints, HistoryCursor, HistoryKind, HistoryRequest, HistoryRow, NormalizeError, Normalized,
+    Normalizer, RestBudget, StreamKind, SymbolInfo, Venue,
 };
 use crate::model::{Exchange, Instrument, Nanos};
 
@@ -33,6 +34,16 @@ const SNAPSHOT_LIMIT: u32 = 100;
 /// but the application ping also resets its client timeout (length undocumented); the official
 /// demo and the gatews Go SDK send one every 10 s.
 const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most candles `GET /spot/candlesticks` returns for one `from`/`to` window.
+const CANDLES_PER_PAGE: u64 = 1000;
+
+/// Where backfilled rows come from, for the recording meta.
+const HISTORY_NOTES: &[(&str, &str)] = &[(
+    "gate.backfill.klines",
+    "GET /api/v4/spot/candlesticks by from/to windows of 1000 buckets; volume = base amount (field 7), \
+     quote_volume = field 2, no trade count; rows flagged not closed are never recorded",
+)];
 
 pub struct GateVenue;
 
@@ -197,6 +208,52 @@ impl Venue for GateVenue {
     fn ts_notes(&self) -> &'static [(&'static str, &'static str)] {
         TS_NOTES
     }
+
+    /// Candles by `from`/`to` (Unix s, both on open times) over windows of at most 1000
+    /// buckets, the documented maximum per query. Trades are not offered: `GET /spot/trades`
+    /// pages by time window and page number, with no documented order within a page.
+    fn history_request(
+        &self,
+        instrument: &Instrument,
+        kind: HistoryKind,
+        cursor: &HistoryCursor,
+    ) -> Result<HistoryRequest, String> {
+        let HistoryKind::Klines(seconds) = kind else {
+            return Err("gate: trade backfill is not supported yet (use --kline)".into());
+        };
+        self.check_streams(&[StreamKind::Kline(seconds)])?;
+        let interval = kline_interval(seconds).expect("checked above");
+        let from_s = cursor.from_ms.div_ceil(1000);
+        let window_end_ms = (from_s + CANDLES_PER_PAGE * u64::from(seconds)).saturating_mul(1000).min(cursor.end_ms);
+        let to_s = window_end_ms.saturating_sub(1) / 1000;
+        let pair = &instrument.venue_symbol;
+        let path =
+            format!("/api/v4/spot/candlesticks?currency_pair={pair}&interval={interval}&from={from_s}&to={to_s}");
+        Ok(HistoryRequest { path, weight: 1, window_end_ms })
+    }
+
+    fn parse_history(&self, body: &str, kind: HistoryKind) -> Result<Vec<HistoryRow>, NormalizeError> {
+        match kind {
+            HistoryKind::Klines(seconds) => parse_candlesticks(body, seconds),
+            HistoryKind::Trades => Err(NormalizeError::Unknown("gate trade history".into())),
+        }
+    }
+
+    /// Public endpoints: 200 requests per 10 s per endpoint per IP, with the requests left and
+    /// the reset time in `X-Gate-RateLimit-Requests-Remain` / `-Reset-Timestamp`.
+    fn rest_budget(&self) -> RestBudget {
+        RestBudget {
+            limit: 200,
+            window: std::time::Duration::from_secs(10),
+            remaining_header: Some("x-gate-ratelimit-requests-remain"),
+            reset_header: Some("x-gate-ratelimit-reset-timestamp"),
+            ..RestBudget::default()
+        }
+    }
+
+    fn history_notes(&self) -> &'static [(&'static str, &'static str)] {
+        HISTORY_NOTES
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +355,30 @@ mod tests {
             .collect();
         assert_eq!(sizes, [100, 100, 50, 100, 100, 50]);
         assert_eq!(plans[0].streams.len(), 500);
+    }
+
+    #[test]
+    fn history_requests() {
+        let btc = gate("BTC_USDT");
+        // 2024-08-01 .. 2024-08-08: the first window is 1000 one-minute buckets.
+        let cursor = HistoryCursor { from_ms: 1_722_470_400_000, after_id: None, end_ms: 1_723_075_200_000 };
+        let page = GateVenue.history_request(&btc, HistoryKind::Klines(60), &cursor).unwrap();
+        assert_eq!(
+            page,
+            HistoryRequest {
+                path: "/api/v4/spot/candlesticks?currency_pair=BTC_USDT&interval=1m&from=1722470400&to=1722530399"
+                    .into(),
+                weight: 1,
+                window_end_ms: 1_722_530_400_000,
+            }
+        );
+        // The last window stops at the end of the range.
+        let near_end = HistoryCursor { from_ms: 1_723_075_200_000 - 120_000, ..cursor };
+        let page = GateVenue.history_request(&btc, HistoryKind::Klines(60), &near_end).unwrap();
+        assert_eq!(page.window_end_ms, 1_723_075_200_000);
+        assert!(page.path.ends_with("&from=1723075080&to=1723075199"), "{}", page.path);
+        assert!(GateVenue.history_request(&btc, HistoryKind::Klines(120), &cursor).is_err());
+        assert!(GateVenue.history_request(&btc, HistoryKind::Trades, &cursor).is_err());
     }
 
     #[test]

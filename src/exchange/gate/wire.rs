@@ -212,3 +212,8 @@ pub(super) struct RestError {
     #[serde(default)]
     pub message: String,
 }
+
+/// A `GET /spot/candlesticks` row: `[t (s), quote volume, close, high, low, open, base amount,
+/// window closed]`, all strings; older bodies stop before the base amount or the closed flag.
+/// Kept raw and read by index.
+pub(super) type CandleRow<'a> = Vec<&'a RawValue>;

@@ -1,4 +1,5 @@
-//! LBank REST v2 bodies (the currency-pair list and depth snapshots) and pair id → instrument.
+//! LBank REST v2 bodies (the currency-pair list, depth snapshots and kline pages for backfill)
+//! and pair id → instrument.
 //!
 //! Owns the v2 envelope rule (success is `error_code == 0`; errors come with HTTP 200) and the
 //! canonical naming of LBank pairs. Must not do HTTP, sleep or retry: the caller fetches the
@@ -8,10 +9,10 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use super::normalize::levels;
-use super::wire::{RestDepth, RestEnvelope};
-use crate::exchange::{NormalizeError, Normalized, ms_to_ns};
-use crate::model::{BookSnapshot, Event, Exchange, Instrument, Nanos};
+use super::normalize::{levels, num};
+use super::wire::{KlineRow, RestDepth, RestEnvelope};
+use crate::exchange::{HistoryRow, NormalizeError, Normalized, ms_to_ns};
+use crate::model::{BookSnapshot, Candle, Event, Exchange, Instrument, NANOS_PER_SEC, Nanos};
 
 /// `error_code` for "request too frequent": LBank's throttle signal (no 429, no Retry-After).
 pub const RATE_LIMITED: i64 = 10004;
@@ -76,6 +77,44 @@ pub fn parse_depth_snapshot(body: &str, instrument: &Instrument, ts_recv: Nanos)
             asks: levels(&depth.asks, "asks")?,
         }),
     })
+}
+
+/// Parses a `GET /v2/kline.do` body of `interval_s` candles: rows `[t (Unix s), open, high,
+/// low, close, volume]`. There is no closed flag, quote volume or trade count.
+///
+/// # Errors
+/// On a venue error (a throttle is [`RestError::is_rate_limited`]), or a row that does not parse.
+pub fn parse_klines(body: &str, interval_s: u32) -> Result<Vec<HistoryRow>, RestError> {
+    let rows: Vec<KlineRow> = parse(data(body)?.get())?;
+    let candle = |row: &KlineRow| -> Result<HistoryRow, NormalizeError> {
+        if row.len() < 6 {
+            return Err(NormalizeError::Malformed(format!("kline row has {} fields, expected 6", row.len())));
+        }
+        let secs = num(row[0], "t")?.normalized();
+        let open_time = u64::try_from(secs.mantissa())
+            .ok()
+            .filter(|_| secs.scale() == 0)
+            .and_then(|s| s.checked_mul(NANOS_PER_SEC))
+            .ok_or_else(|| NormalizeError::Number { field: "t", detail: format!("{secs} is not a time in s") })?;
+        Ok(HistoryRow::Candle(Candle {
+            interval_s,
+            open_time,
+            open: num(row[1], "open")?,
+            high: num(row[2], "high")?,
+            low: num(row[3], "low")?,
+            close: num(row[4], "close")?,
+            volume: num(row[5], "volume")?,
+            quote_volume: None,
+            trade_count: None,
+            closed: true,
+        }))
+    };
+    Ok(rows.iter().map(candle).collect::<Result<_, _>>()?)
+}
+
+/// Whether `body` is LBank's throttle answer (`error_code` [`RATE_LIMITED`], sent with HTTP 200).
+pub fn is_rate_limited(body: &str) -> bool {
+    data(body).is_err_and(|e| e.is_rate_limited())
 }
 
 /// The `data` of a successful v2 response. `result` is `"true"` on most endpoints and `true`
@@ -164,6 +203,31 @@ mod tests {
         // No timestamp: the receive time stands in. Numbers instead of strings parse too.
         let body = r#"{"result":true,"data":{"asks":[[29243.37,2.8783]],"bids":[]},"error_code":0}"#;
         assert_eq!(parse_depth_snapshot(body, &instrument, 5).unwrap().ts_exchange, 5);
+    }
+
+    #[test]
+    fn kline_pages() {
+        // The documented kline.do row, numbers as JSON numbers.
+        let body = r#"{"result":"true","data":[[1482311500,5423.23,5472.80,5516.09,5462,234.3250],[1482311560,1.5E-7,2,1,1.5,0]],"error_code":0,"ts":1692157328820}"#;
+        let rows = parse_klines(body, 60).unwrap();
+        let HistoryRow::Candle(c) = &rows[0] else { panic!("not a candle") };
+        assert_eq!(c.open_time, 1_482_311_500_000_000_000);
+        assert_eq!(
+            [c.open.to_string(), c.high.to_string(), c.low.to_string(), c.close.to_string(), c.volume.to_string()],
+            ["5423.23", "5472.80", "5516.09", "5462", "234.3250"]
+        );
+        let HistoryRow::Candle(c) = &rows[1] else { panic!("not a candle") };
+        assert_eq!(c.open.to_string(), "0.00000015");
+        let throttled = parse_klines(r#"{"result":"false","error_code":10004,"msg":null}"#, 60).unwrap_err();
+        assert!(throttled.is_rate_limited());
+        assert!(matches!(
+            parse_klines(r#"{"result":"true","data":[[1482311500,1,2]],"error_code":0}"#, 60),
+            Err(RestError::Body(NormalizeError::Malformed(_)))
+        ));
+        assert!(matches!(
+            parse_klines(r#"{"result":"true","data":[[1482311500.5,1,2,1,1,1]],"error_code":0}"#, 60),
+            Err(RestError::Body(NormalizeError::Number { field: "t", .. }))
+        ));
     }
 
     #[test]

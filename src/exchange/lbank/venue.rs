@@ -17,11 +17,12 @@
 //! Sharding: LBank documents no cap on subscriptions per connection, message rate or
 //! connection lifetime (§1, AUDIT L-20), so everything goes on one connection.
 
-use super::rest::{RestError, parse_currency_pairs, parse_depth_snapshot};
-use super::wire::KBAR_SLOTS;
+use super::rest::{RestError, is_rate_limited, parse_currency_pairs, parse_depth_snapshot, parse_klines};
+use super::wire::{KBAR_SLOTS, KLINE_TYPES};
 use super::{LbankNormalizer, TS_NOTES, pong_for, subscribe_message};
 use crate::exchange::{
-    ConnectionPlan, Endpoints, NormalizeError, Normalized, Normalizer, StreamKind, SymbolInfo, Venue,
+    ConnectionPlan, Endpoints, HistoryCursor, HistoryKind, HistoryRequest, HistoryRow, NormalizeError, Normalized,
+    Normalizer, RestBudget, StreamKind, SymbolInfo, Venue,
 };
 use crate::model::{Exchange, Instrument, Nanos};
 
@@ -32,6 +33,16 @@ const DEPTH_SIZE: &str = "100";
 /// connection when a ping goes unanswered for a minute ([`Venue::reply_to`] answers those);
 /// our ping keeps quiet connections visibly alive. The official Go SDK pings every 30 s.
 const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Rows asked of `GET /v2/kline.do`: its documented maximum (3000 is refused).
+const KLINES_PER_PAGE: u32 = 2000;
+
+/// Where backfilled rows come from, for the recording meta.
+const HISTORY_NOTES: &[(&str, &str)] = &[(
+    "lbank.backfill.klines",
+    "GET /v2/kline.do (size 2000, paged by time in Unix s); rows carry no quote volume, trade count or \
+     closed flag; error_code 10004 (too frequent) is retried with backoff",
+)];
 
 pub struct LbankVenue;
 
@@ -171,6 +182,47 @@ impl Venue for LbankVenue {
     fn ts_notes(&self) -> &'static [(&'static str, &'static str)] {
         TS_NOTES
     }
+
+    /// Candles from `time` (Unix s) on, `size` rows at most; `kline.do` has no end parameter,
+    /// so an empty page means nothing is left. Trades are not offered: `supplement/trades.do`
+    /// ids are opaque strings, so a rerun could not tell the trades it already holds.
+    fn history_request(
+        &self,
+        instrument: &Instrument,
+        kind: HistoryKind,
+        cursor: &HistoryCursor,
+    ) -> Result<HistoryRequest, String> {
+        let HistoryKind::Klines(seconds) = kind else {
+            return Err("lbank: trade backfill is not supported yet (use --kline)".into());
+        };
+        let Some((_, kind)) = KLINE_TYPES.iter().find(|(s, _)| *s == seconds) else {
+            return Err(format!("lbank has no {} klines over REST", crate::model::time::format_timeframe(seconds)));
+        };
+        let (pair, time) = (&instrument.venue_symbol, cursor.from_ms.div_ceil(1000));
+        let path = format!("/v2/kline.do?symbol={pair}&size={KLINES_PER_PAGE}&type={kind}&time={time}");
+        Ok(HistoryRequest { path, weight: 1, window_end_ms: cursor.end_ms })
+    }
+
+    fn parse_history(&self, body: &str, kind: HistoryKind) -> Result<Vec<HistoryRow>, NormalizeError> {
+        match kind {
+            HistoryKind::Klines(seconds) => parse_klines(body, seconds).map_err(rest_error),
+            HistoryKind::Trades => Err(NormalizeError::Unknown("lbank trade history".into())),
+        }
+    }
+
+    /// "All other requests 200 / 10 s"; no headers report usage.
+    fn rest_budget(&self) -> RestBudget {
+        RestBudget { limit: 200, window: std::time::Duration::from_secs(10), ..RestBudget::default() }
+    }
+
+    /// LBank throttles with HTTP 200 and `error_code` 10004, never 429.
+    fn rest_throttled(&self, body: &str) -> bool {
+        is_rate_limited(body)
+    }
+
+    fn history_notes(&self) -> &'static [(&'static str, &'static str)] {
+        HISTORY_NOTES
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +278,28 @@ mod tests {
         // Nothing to subscribe: no connection.
         assert!(LbankVenue.plan(&endpoints(), &pairs, &[StreamKind::Quote]).is_empty());
         assert!(LbankVenue.plan(&endpoints(), &[], &[StreamKind::Trade]).is_empty());
+    }
+
+    #[test]
+    fn history_requests() {
+        let btc = instrument_for("btc_usdt").unwrap();
+        let cursor = HistoryCursor { from_ms: 1_722_470_400_000, after_id: None, end_ms: 1_723_075_200_000 };
+        let page = LbankVenue.history_request(&btc, HistoryKind::Klines(60), &cursor).unwrap();
+        assert_eq!(
+            page,
+            HistoryRequest {
+                path: "/v2/kline.do?symbol=btc_usdt&size=2000&type=minute1&time=1722470400".into(),
+                weight: 1,
+                window_end_ms: 1_723_075_200_000,
+            }
+        );
+        let hour12 = LbankVenue.history_request(&btc, HistoryKind::Klines(43_200), &cursor).unwrap();
+        assert!(hour12.path.contains("&type=hour12&"));
+        assert!(LbankVenue.history_request(&btc, HistoryKind::Klines(120), &cursor).is_err());
+        assert!(LbankVenue.history_request(&btc, HistoryKind::Trades, &cursor).is_err());
+        assert!(LbankVenue.rest_throttled(r#"{"result":"false","error_code":10004,"msg":null}"#));
+        assert!(!LbankVenue.rest_throttled(r#"{"result":"true","data":[],"error_code":0}"#));
+        assert!(!LbankVenue.rest_throttled(r#"{"result":"false","error_code":10003,"msg":"Illegal parameter"}"#));
     }
 
     #[test]

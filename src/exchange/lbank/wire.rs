@@ -210,6 +210,24 @@ pub(super) fn pong(ping: &RawValue) -> String {
     format!(r#"{{"action":"pong","pong":{}}}"#, ping.get())
 }
 
+/// `GET /v2/kline.do` `type` names by bucket length; they differ from the WS `kbar` slots
+/// (`minute1` vs `1min`). `month1` has no fixed length and is not offered.
+pub(super) const KLINE_TYPES: &[(u32, &str)] = &[
+    (60, "minute1"),
+    (300, "minute5"),
+    (900, "minute15"),
+    (1800, "minute30"),
+    (3600, "hour1"),
+    (14_400, "hour4"),
+    (28_800, "hour8"),
+    (43_200, "hour12"),
+    (86_400, "day1"),
+    (604_800, "week1"),
+];
+
+/// A `GET /v2/kline.do` row: `[t (Unix s), open, high, low, close, volume]`, JSON numbers.
+pub(super) type KlineRow<'a> = Vec<&'a RawValue>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
