@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
-use super::config::{Config, DetectArgs};
+use super::config::{Config, DetectArgs, OutputArgs};
 use crate::capture::{Capture, Limits, VenueConfig};
 use crate::engine::Engine;
 use crate::exchange::{Endpoints, StreamKind};
 use crate::log::{RecordingMeta, Tapped, Writer, WriterConfig, spawn_writer};
 use crate::model::Exchange;
-use crate::output::{Signals, Terminal};
 
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
@@ -85,18 +84,8 @@ pub struct LiveArgs {
     /// Also keep the recording in DIR (replaying it reproduces this run's signals exactly)
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
-    /// Write every signal as one JSON object per line to FILE
-    #[arg(long, value_name = "FILE")]
-    signals_out: Option<PathBuf>,
-    /// Also store this run (summary and signals) in a results database at DIR
-    #[arg(long, value_name = "DIR")]
-    results: Option<PathBuf>,
-    /// Do not print signals on the terminal
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the summary as JSON on stdout
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -141,21 +130,7 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let specs = args.detect.resolve(&config)?;
     let scratch = tempfile_dir()?;
     let dir = args.record.clone().unwrap_or_else(|| scratch.clone());
-    let terminal = if args.quiet || args.json {
-        Terminal::Off
-    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        Terminal::Human
-    } else {
-        Terminal::Json
-    };
-    let mut signals = Signals::new(args.signals_out.as_deref(), terminal).context("cannot create --signals-out")?;
-    let results = match &args.results {
-        Some(dir) => Some(crate::log::ResultsStore::open(dir).with_context(|| format!("--results {}", dir.display()))?),
-        None => None,
-    };
-    if let Some(store) = &results {
-        signals = signals.with_results(store.begin_run()?);
-    }
+    let mut signals = args.output.signals()?;
     let (tap_tx, tap_rx) = crossbeam_channel::bounded::<Tapped>(1 << 16);
     let detectors = specs.iter().map(|s| s.build()).collect();
     let engine_thread = std::thread::Builder::new().name("tapedeck-engine".into()).spawn(move || {
@@ -193,7 +168,7 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     if let Some(id) = signals.finish_run(&stored)? {
         eprintln!("stored as run {id}");
     }
-    report(&summary, args.json)?;
+    report(&summary, args.output.json)?;
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 

@@ -120,3 +120,45 @@ impl DetectArgs {
         list.iter().map(|s| s.parse::<DetectorSpec>().map_err(anyhow::Error::from)).collect()
     }
 }
+
+/// Where signals go, shared by replay and live.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Write every signal as one JSON object per line to FILE
+    #[arg(long, value_name = "FILE")]
+    pub signals_out: Option<PathBuf>,
+    /// Also store this run (summary and signals) in a results database at DIR
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Do not print signals on the terminal
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the summary as JSON on stdout (signals then only go to --signals-out)
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// The signal sinks these flags ask for: human lines on a terminal, JSONL on a pipe.
+    ///
+    /// # Errors
+    /// When the signals file or the results store cannot be opened.
+    pub fn signals(&self) -> anyhow::Result<crate::output::Signals> {
+        use crate::output::{Signals, Terminal};
+        let terminal = if self.quiet || self.json {
+            Terminal::Off
+        } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            Terminal::Human
+        } else {
+            Terminal::Json
+        };
+        let mut signals = Signals::new(self.signals_out.as_deref(), terminal).with_context(|| {
+            format!("--signals-out {}", self.signals_out.as_ref().map_or(String::new(), |p| p.display().to_string()))
+        })?;
+        if let Some(dir) = &self.results {
+            let store = crate::log::ResultsStore::open(dir).with_context(|| format!("--results {}", dir.display()))?;
+            signals = signals.with_results(store.begin_run()?);
+        }
+        Ok(signals)
+    }
+}

@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
-use super::config::{Config, DetectArgs};
+use super::config::{Config, DetectArgs, OutputArgs};
 use crate::engine::{Engine, EngineStats};
-use crate::output::{Signals, Terminal};
 use crate::replay::{Filter, Merged, Pacer, Speed};
 
 #[derive(Debug, clap::Args)]
@@ -38,18 +36,8 @@ pub struct Args {
     symbols: Vec<String>,
     #[command(flatten)]
     detect: DetectArgs,
-    /// Write every signal as one JSON object per line to FILE
-    #[arg(long, value_name = "FILE")]
-    signals_out: Option<PathBuf>,
-    /// Also store this run (summary and signals) in a results database at DIR
-    #[arg(long, value_name = "DIR")]
-    results: Option<PathBuf>,
-    /// Do not print signals on the terminal
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the summary as JSON on stdout (signals then only go to --signals-out)
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,20 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut merged = Merged::open(&args.recs, filter)
         .map_err(|(path, e)| anyhow::anyhow!(e).context(format!("cannot open recording {}", path.display())))?;
     let mut engine = Engine::new(merged.symbols().clone(), specs.iter().map(|s| s.build()).collect());
-    let terminal = if args.quiet || args.json {
-        Terminal::Off
-    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        Terminal::Human
-    } else {
-        Terminal::Json
-    };
-    let mut signals = Signals::new(args.signals_out.as_deref(), terminal).with_context(|| {
-        format!("cannot create {}", args.signals_out.as_ref().map_or(String::new(), |p| p.display().to_string()))
-    })?;
-    if let Some(dir) = &args.results {
-        let store = crate::log::ResultsStore::open(dir).with_context(|| format!("--results {}", dir.display()))?;
-        signals = signals.with_results(store.begin_run()?);
-    }
+    let mut signals = args.output.signals()?;
     let bar = super::progress_bar(None, "records");
     let span = merged.span;
     if let Some((first, last)) = span {
@@ -148,9 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     stored["detectors"] = serde_json::json!(specs.iter().map(|s| s.build().params()).collect::<Vec<_>>());
     stored["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
     if let Some(id) = signals.finish_run(&stored)? {
-        eprintln!("stored as run {id} in {}", args.results.as_ref().map_or(String::new(), |p| p.display().to_string()));
+        eprintln!("stored as run {id}");
     }
-    if args.json {
+    if args.output.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         let per: Vec<String> = summary.signals_per_detector.iter().map(|(k, v)| format!("{k} {v}")).collect();
