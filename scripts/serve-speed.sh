@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Messages per second `tapedeck serve --speed max` sends to one WebSocket client over loopback
-# (the sample recording, looped; trade + bookTicker + depth in one combined stream).
+# (the sample recording, looped; trade + bookTicker in one combined stream).
 # Usage: scripts/serve-speed.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
