@@ -8,6 +8,8 @@
 
 /// Backfill: kline and trade history over venue REST APIs, resumable, into a recording.
 pub mod backfill;
+/// Latency benchmarking with HDR histograms (`tapedeck bench`).
+pub mod bench;
 /// Live capture: connections, normalization and the writer pipeline.
 pub mod capture;
 /// The command line (the binary is a thin wrapper around `cli::main`).

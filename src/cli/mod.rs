@@ -5,6 +5,7 @@
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
 mod backfill;
+mod bench;
 mod capture;
 mod config;
 mod export;
@@ -51,6 +52,8 @@ enum Command {
     Symbols(symbols::Args),
     /// List runs stored with `replay --results`, or print one run's signals
     Results(results::Args),
+    /// Engine latency per record with HDR histograms, per detector and in total
+    Bench(bench::Args),
     /// Check every block, seq, venue id and timestamp; print a gap ledger (exit 1 if unhealthy)
     Verify(verify::VerifyArgs),
     /// Copy every verifiable block into a new recording, reporting what was dropped
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Symbols(args) => symbols::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Results(args) => results::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Verify(args) => verify::run_verify(args),
         Command::Repair(args) => verify::run_repair(args),
     }

@@ -1,0 +1,163 @@
+//! `tapedeck bench`: per-record engine latency with HDR histograms, per detector and in
+//! total, plus the capture latency already in a recording (ts_recv − ts_exchange).
+//!
+//! The engine never reads the clock: this module times calls into it from outside. A
+//! detector's own cost is measured by running an engine with that detector alone, so the
+//! figures include the engine's books and candles, which every detector needs anyway.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::detect::DetectorSpec;
+use crate::engine::Engine;
+use crate::model::{Event, Record, SymbolTable};
+
+/// Percentiles of one histogram, in ns unless named otherwise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Percentiles {
+            count: h.len(),
+            min: h.min(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// One measured configuration: all detectors (`total`) or one detector alone.
+pub struct Measured {
+    pub name: String,
+    pub histogram: Histogram<u64>,
+    /// Records per second over untimed passes of the same configuration.
+    pub events_per_second: f64,
+}
+
+/// The report `tapedeck bench --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub records: u64,
+    pub iterations: u32,
+    pub warmup: u64,
+    /// Engine time per record, ns: every detector together, then each alone.
+    pub latency: BTreeMap<String, Percentiles>,
+    pub events_per_second: BTreeMap<String, f64>,
+    /// Cost of one `Instant::now()` pair plus `Histogram::record`, ns.
+    pub overhead: Percentiles,
+    /// ts_recv − ts_exchange per `exchange/kind`, µs, for records where it is not negative.
+    pub recording_latency_us: BTreeMap<String, Percentiles>,
+    /// Records per `exchange/kind` whose ts_recv is before ts_exchange (clock skew at capture).
+    pub recording_latency_negative: BTreeMap<String, u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
+}
+
+/// Times `engine.on_record` per record over `iterations` passes, skipping the first `warmup`
+/// records of each pass, and measures untimed throughput separately.
+pub fn measure(
+    name: &str,
+    symbols: &SymbolTable,
+    specs: &[DetectorSpec],
+    records: &[Record],
+    warmup: usize,
+    iterations: u32,
+) -> Measured {
+    let mut h = histogram();
+    for _ in 0..iterations {
+        let mut engine = Engine::new(symbols.clone(), specs.iter().map(|s| s.build()).collect());
+        for (i, r) in records.iter().enumerate() {
+            let start = Instant::now();
+            std::hint::black_box(engine.on_record(r));
+            let ns = start.elapsed().as_nanos() as u64;
+            if i >= warmup {
+                h.saturating_record(ns.max(1));
+            }
+        }
+    }
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let mut engine = Engine::new(symbols.clone(), specs.iter().map(|s| s.build()).collect());
+        for r in records {
+            std::hint::black_box(engine.on_record(r));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    Measured {
+        name: name.to_string(),
+        histogram: h,
+        events_per_second: records.len() as f64 * iterations as f64 / secs,
+    }
+}
+
+/// The measurement's own cost: an empty timed region, recorded the same way.
+pub fn overhead(samples: usize) -> Histogram<u64> {
+    let mut h = histogram();
+    let mut scratch = histogram();
+    for _ in 0..samples {
+        let outer = Instant::now();
+        let start = Instant::now();
+        let ns = start.elapsed().as_nanos() as u64;
+        scratch.saturating_record(ns.max(1));
+        h.saturating_record((outer.elapsed().as_nanos() as u64).max(1));
+    }
+    h
+}
+
+/// ts_recv − ts_exchange per `exchange/kind` (µs), and how many records had it negative.
+pub fn recording_latency(records: &[Record]) -> (BTreeMap<String, Histogram<u64>>, BTreeMap<String, u64>) {
+    let mut hists: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let mut negative: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records.iter().filter(|r| !matches!(r.event, Event::Status(_))) {
+        let key = format!("{}/{}", r.exchange, r.event.kind().as_str());
+        match r.ts_recv.checked_sub(r.ts_exchange) {
+            Some(ns) => hists.entry(key).or_insert_with(histogram).saturating_record((ns / 1000).max(1)),
+            None => *negative.entry(key).or_default() += 1,
+        }
+    }
+    (hists, negative)
+}
+
+/// Writes histograms as an HdrHistogram interval log (.hlog), one tagged interval each.
+///
+/// # Errors
+/// When writing or encoding fails.
+pub fn write_hlog(path: &std::path::Path, measured: &[Measured], wall: Duration) -> std::io::Result<()> {
+    use hdrhistogram::serialization::V2Serializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut serializer = V2Serializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment("tapedeck bench: engine time per record, ns; one interval per configuration")
+        .with_base_time(std::time::UNIX_EPOCH)
+        .begin_log_with(&mut file, &mut serializer)?;
+    for m in measured {
+        let tag = Tag::new(&m.name);
+        writer
+            .write_histogram(&m.histogram, Duration::ZERO, wall, tag)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    }
+    drop(writer);
+    std::io::Write::flush(&mut file)
+}
