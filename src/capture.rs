@@ -63,6 +63,8 @@ pub struct Limits {
     pub backoff_max: Duration,
     /// Keep every frame as received in the recording's raw tree.
     pub keep_raw: bool,
+    /// Most levels a side accepted in one book update.
+    pub max_levels: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +76,7 @@ impl Default for Limits {
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             keep_raw: false,
+            max_levels: crate::exchange::DEFAULT_MAX_LEVELS,
         }
     }
 }
@@ -414,6 +417,10 @@ impl Connection {
                         Ok(FrameKind::Data) => {
                             let mut resync = Vec::new();
                             for n in out.drain(..) {
+                                if let Err(e) = crate::exchange::check_event(&n.event, self.limits.max_levels) {
+                                    self.count_error(&text, &e, ts_recv, errors);
+                                    continue;
+                                }
                                 if let (Event::Status(Status::Gap { .. }), Some(i)) = (&n.event, &n.instrument)
                                     && self.plan.depth.contains(i)
                                 {
@@ -469,6 +476,7 @@ impl Connection {
     /// Fetches and records a REST depth snapshot; a failure is logged and the book stays
     /// invalid until the next resync.
     async fn snapshot(&self, instrument: &Instrument) {
+        // REST snapshots pass the same input checks as stream frames.
         let url = format!("{}{}", self.endpoints.rest.trim_end_matches('/'), self.venue.snapshot_path(instrument));
         let body = match self.http.get(&url).send().await {
             Ok(response) if response.status().is_success() => response.text().await,
@@ -483,7 +491,10 @@ impl Connection {
             .map_err(|e| e.to_string())
             .and_then(|b| self.venue.parse_snapshot(&b, instrument, ts_recv).map_err(|e| e.to_string()))
         {
-            Ok(snapshot) => self.sink.emit(snapshot, ts_recv),
+            Ok(snapshot) => match crate::exchange::check_event(&snapshot.event, self.limits.max_levels) {
+                Ok(()) => self.sink.emit(snapshot, ts_recv),
+                Err(e) => tracing::warn!(%url, error = %e, "depth snapshot rejected"),
+            },
             Err(e) => tracing::warn!(%url, error = %e, "depth snapshot failed"),
         }
     }

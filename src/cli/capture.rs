@@ -49,6 +49,9 @@ pub struct CaptureArgs {
     /// Also keep every frame exactly as received, to re-normalize after a parser fix
     #[arg(long)]
     keep_raw: bool,
+    /// Most price levels a side accepted in one book update; larger updates are counted and refused
+    #[arg(long, default_value_t = crate::exchange::DEFAULT_MAX_LEVELS, value_name = "N")]
+    max_levels: usize,
     /// Largest WebSocket message accepted, in bytes
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     max_message_bytes: usize,
@@ -213,6 +216,7 @@ fn capture(
         stale_after: Duration::from_secs(args.stale_after),
         max_message_bytes: args.max_message_bytes,
         keep_raw: args.keep_raw,
+        max_levels: args.max_levels,
         ..Limits::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -280,6 +280,60 @@ pub enum NormalizeError {
     Number { field: &'static str, detail: String },
     #[error("unknown symbol {0}")]
     Symbol(String),
+    /// Parsed, but outside what any market produces (negative quantity, too many levels).
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Most price levels accepted per side in one book update; Binance's largest snapshot has 5000.
+pub const DEFAULT_MAX_LEVELS: usize = 5000;
+
+/// Refuses events no venue can mean: negative or zero prices, negative quantities, and book
+/// updates with more than `max_levels` levels a side. Capture counts a refusal like a parse
+/// failure (a `ParseError` record with a sample), so nothing is dropped silently.
+///
+/// # Errors
+/// The first problem found.
+pub fn check_event(event: &Event, max_levels: usize) -> Result<(), NormalizeError> {
+    use crate::model::{Decimal, Level};
+    let price = |p: &Decimal, what: &str| {
+        if p.is_negative() || p.is_zero() {
+            Err(NormalizeError::Rejected(format!("{what} price {p} is not positive")))
+        } else {
+            Ok(())
+        }
+    };
+    let qty = |q: &Decimal, what: &str| {
+        if q.is_negative() { Err(NormalizeError::Rejected(format!("{what} quantity {q} is negative"))) } else { Ok(()) }
+    };
+    let levels = |side: &[Level], what: &str| -> Result<(), NormalizeError> {
+        if side.len() > max_levels {
+            return Err(NormalizeError::Rejected(format!(
+                "{} {what} levels, more than the limit of {max_levels}",
+                side.len()
+            )));
+        }
+        side.iter().try_for_each(|l| price(&l.price, what).and_then(|_| qty(&l.qty, what)))
+    };
+    match event {
+        Event::Trade(t) => price(&t.price, "trade").and_then(|_| qty(&t.qty, "trade")),
+        Event::Quote(q) => {
+            qty(&q.bid_qty, "bid")?;
+            qty(&q.ask_qty, "ask")?;
+            if q.bid_price.is_negative() || q.ask_price.is_negative() {
+                return Err(NormalizeError::Rejected("negative best bid/ask price".into()));
+            }
+            Ok(())
+        }
+        Event::BookDelta(d) => levels(&d.bids, "bid").and_then(|_| levels(&d.asks, "ask")),
+        Event::BookSnapshot(s) => levels(&s.bids, "bid").and_then(|_| levels(&s.asks, "ask")),
+        Event::Candle(c) => {
+            [&c.open, &c.high, &c.low, &c.close].into_iter().try_for_each(|p| price(p, "candle"))?;
+            qty(&c.volume, "candle")
+        }
+        Event::Ticker(t) => price(&t.last, "ticker").and_then(|_| qty(&t.volume_24h, "ticker")),
+        Event::Status(_) => Ok(()),
+    }
 }
 
 /// Turns one venue frame into model events. Stateful per connection, for sequence checks.
@@ -377,6 +431,40 @@ pub(crate) fn check_seq(
         }
         None => {
             last.insert(key.to_string(), new_last);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BookDelta, Decimal, Level, Side, Trade};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn check_event_table() {
+        let trade = |p: &str, q: &str| Event::Trade(Trade { price: d(p), qty: d(q), side: Side::Buy, trade_id: None });
+        let delta = |n: usize, q: &str| {
+            Event::BookDelta(BookDelta {
+                first_update_id: 1,
+                last_update_id: 1,
+                bids: vec![Level { price: d("1"), qty: d(q) }; n],
+                asks: vec![],
+            })
+        };
+        let cases = [
+            ("a normal trade", trade("61837.63", "0.02"), Ok(())),
+            ("negative quantity", trade("1", "-0.5"), Err("rejected: trade quantity -0.5 is negative")),
+            ("zero price", trade("0", "1"), Err("rejected: trade price 0 is not positive")),
+            ("a deletion (qty 0) is normal", delta(3, "0.00000000"), Ok(())),
+            ("too many levels", delta(11, "1"), Err("rejected: 11 bid levels, more than the limit of 10")),
+        ];
+        for (name, event, expected) in cases {
+            let got = check_event(&event, 10).map_err(|e| e.to_string());
+            assert_eq!(got, expected.map_err(str::to_string), "{name}");
         }
     }
 }

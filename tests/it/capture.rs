@@ -312,3 +312,19 @@ fn sigterm_flushes_and_leaves_a_readable_recording() {
     assert_eq!(counts(&info), (9757, 28_040, 3451, 1));
     assert!(info["status"]["disconnected"].as_u64().unwrap() >= 1, "the shutdown is in the log");
 }
+
+/// Book updates over --max-levels are refused, counted and recorded as ParseError; the rest
+/// of the capture goes on.
+#[test]
+fn book_updates_over_the_level_limit_are_counted_and_refused() {
+    let mock = mock_binance::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec");
+    let summary = record(&mock, out.to_str().unwrap(), &["--max-levels", "50"]);
+    // 284 diffs of the capture carry more than 50 levels a side; the 1000-level REST snapshot
+    // is refused too (logged), so the book never syncs, which is what the limit asks for.
+    assert_eq!(summary["exchanges"]["binance"]["parse_errors"], 284, "{summary}");
+    let info = inspect(out.to_str().unwrap());
+    assert_eq!(counts(&info), (9757, 28_040, 3451 - 284, 0));
+    assert_eq!(info["status"]["parse_errors"], 284);
+}
