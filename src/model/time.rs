@@ -52,6 +52,16 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A whole number of seconds since the epoch ("1619093520", or "1619093520.000") to ns;
+/// `None` for fractions, negatives and overflow. Venues' REST kline times use this form.
+pub fn whole_seconds_to_ns(seconds: &super::Decimal) -> Option<Nanos> {
+    let s = seconds.normalized();
+    if s.scale() != 0 {
+        return None;
+    }
+    u64::try_from(s.mantissa()).ok()?.checked_mul(NANOS_PER_SEC)
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's method).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -125,5 +135,10 @@ mod tests {
         assert_eq!(parse_utc("2024-08-08T23:55:00.5+00:00"), Ok(1_723_161_300_500_000_000));
         assert!(parse_utc("2024-13-01T00:00:00Z").is_err());
         assert!(parse_utc("2024-08-08T23:55:00").is_err(), "a zone is required");
+        let secs = |t: &str| whole_seconds_to_ns(&t.parse().unwrap());
+        assert_eq!(secs("1619093520"), Some(1_619_093_520 * NANOS_PER_SEC));
+        assert_eq!(secs("1619093520.000"), Some(1_619_093_520 * NANOS_PER_SEC));
+        assert_eq!(secs("1.5"), None);
+        assert_eq!(secs("-1"), None);
     }
 }

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::wire::{CandleRow, CurrencyPairRow, OrderBookBody, RestError};
 use crate::exchange::{HistoryRow, NormalizeError, Normalized, ms_to_ns};
-use crate::model::{BookSnapshot, Candle, Decimal, Event, Exchange, Instrument, NANOS_PER_SEC, Nanos};
+use crate::model::{BookSnapshot, Candle, Decimal, Event, Exchange, Instrument, Nanos};
 
 /// The instrument for a Gate pair id such as `BTC_USDT` (documented as `BASE_QUOTE`).
 ///
@@ -105,10 +105,7 @@ pub fn parse_candlesticks(body: &str, interval_s: u32) -> Result<Vec<HistoryRow>
                 )));
             }
             let secs = dec(row[0], "t")?;
-            let open_time = u64::try_from(secs.mantissa())
-                .ok()
-                .filter(|_| secs.scale() == 0)
-                .and_then(|s| s.checked_mul(NANOS_PER_SEC))
+            let open_time = crate::model::time::whole_seconds_to_ns(&secs)
                 .ok_or_else(|| NormalizeError::Number { field: "t", detail: format!("{secs} is not a time in s") })?;
             Ok(HistoryRow::Candle(Candle {
                 interval_s,

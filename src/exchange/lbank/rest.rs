@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use super::normalize::{levels, num};
 use super::wire::{KlineRow, RestDepth, RestEnvelope};
 use crate::exchange::{HistoryRow, NormalizeError, Normalized, ms_to_ns};
-use crate::model::{BookSnapshot, Candle, Event, Exchange, Instrument, NANOS_PER_SEC, Nanos};
+use crate::model::{BookSnapshot, Candle, Event, Exchange, Instrument, Nanos};
 
 /// `error_code` for "request too frequent": LBank's throttle signal (no 429, no Retry-After).
 pub const RATE_LIMITED: i64 = 10004;
@@ -90,11 +90,8 @@ pub fn parse_klines(body: &str, interval_s: u32) -> Result<Vec<HistoryRow>, Rest
         if row.len() < 6 {
             return Err(NormalizeError::Malformed(format!("kline row has {} fields, expected 6", row.len())));
         }
-        let secs = num(row[0], "t")?.normalized();
-        let open_time = u64::try_from(secs.mantissa())
-            .ok()
-            .filter(|_| secs.scale() == 0)
-            .and_then(|s| s.checked_mul(NANOS_PER_SEC))
+        let secs = num(row[0], "t")?;
+        let open_time = crate::model::time::whole_seconds_to_ns(&secs)
             .ok_or_else(|| NormalizeError::Number { field: "t", detail: format!("{secs} is not a time in s") })?;
         Ok(HistoryRow::Candle(Candle {
             interval_s,
