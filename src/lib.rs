@@ -6,6 +6,8 @@
 // Table-driven tests spell their rows as tuples; that is the point of them.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
+/// Backtesting: strategies over recordings with the simulated broker; metrics, reports, sweeps.
+pub mod backtest;
 /// Backfill: kline and trade history over venue REST APIs, resumable, into a recording.
 pub mod backfill;
 /// Latency benchmarking with HDR histograms (`tapedeck bench`).
@@ -32,5 +34,7 @@ pub mod output;
 pub mod replay;
 /// Serving recordings back in a venue's own wire protocol (`tapedeck serve`).
 pub mod serve;
+/// Built-in strategies (`wave-follow`, `volume-breakout`) and the `--strategy` spec.
+pub mod strategy;
 /// Recording health: checksums, seq, venue ids, timestamps, gap ledger; repair.
 pub mod verify;

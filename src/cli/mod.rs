@@ -5,6 +5,7 @@
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
 mod backfill;
+mod backtest;
 mod bench;
 mod capture;
 mod config;
@@ -14,8 +15,11 @@ mod inspect;
 pub mod interrupt;
 mod replay;
 mod results;
+mod runs;
 mod serve;
+mod sweep;
 mod symbols;
+mod trading;
 mod verify;
 
 use std::process::ExitCode;
@@ -60,6 +64,12 @@ enum Command {
     Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
+    /// Run a strategy over recordings with a simulated broker: metrics, trades, HTML report
+    Backtest(backtest::Args),
+    /// Backtest a grid of strategy parameters in parallel and rank the results
+    Sweep(sweep::Args),
+    /// List stored backtests, sweeps and replays, or show one (`runs show ID`)
+    Runs(runs::Args),
     /// Serve a recording as an exchange (Binance WebSocket and REST) for bots and tests
     Serve(serve::Args),
 }
@@ -95,6 +105,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args),
         Command::Backfill(args) => backfill::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Backtest(args) => backtest::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Record(args) => capture::run_record(args),
         Command::Live(args) => capture::run_live(args),
         Command::Symbols(args) => symbols::run(args),

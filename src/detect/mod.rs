@@ -66,7 +66,7 @@ impl std::str::FromStr for DetectorSpec {
 pub(crate) struct Args(BTreeMap<String, String>);
 
 impl Args {
-    fn parse(text: &str) -> Result<Args, String> {
+    pub(crate) fn parse(text: &str) -> Result<Args, String> {
         let mut map = BTreeMap::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| format!("expected key=value, got {part:?}"))?;
@@ -100,7 +100,7 @@ impl Args {
         parse_timeframe(&v).map_err(|e| format!("{key}: {e}"))
     }
 
-    fn finish(self) -> Result<(), String> {
+    pub(crate) fn finish(self) -> Result<(), String> {
         match self.0.keys().next() {
             None => Ok(()),
             Some(k) => Err(format!("unknown parameter {k:?}")),

@@ -7,13 +7,19 @@
 //! record, then detector, then candle.
 
 pub mod book;
+pub mod broker;
 pub mod candles;
 pub mod signal;
+pub mod strategy;
 
 use crate::model::{Event, InstrumentId, Record, Status, SymbolTable};
 pub use book::{Applied, Invalid, OrderBook};
+pub use broker::{
+    Broker, BrokerConfig, BrokerEvent, Fill, Order, OrderId, OrderKind, OrderRequest, OrderSide, Rejection, Size,
+};
 pub use candles::{Bar, CandleBuilder};
 pub use signal::{Signal, SignalBody};
+pub use strategy::{Context, Strategy};
 
 /// What detectors may read besides the record: the instruments and their books.
 pub struct View<'a> {
@@ -76,6 +82,17 @@ pub struct Engine {
     bars: Vec<Bar>,
     signals: Vec<Signal>,
     stats: EngineStats,
+    trading: Option<Trading>,
+}
+
+/// Strategies and the simulated account they share.
+struct Trading {
+    strategies: Vec<(Box<dyn Strategy>, String)>,
+    broker: Broker,
+    /// Order events of the current record, in order.
+    events: Vec<BrokerEvent>,
+    /// Signals strategies emitted for the current record.
+    signals: Vec<Signal>,
 }
 
 impl Engine {
@@ -93,7 +110,45 @@ impl Engine {
             bars: Vec::new(),
             signals: Vec::new(),
             stats: EngineStats::default(),
+            trading: None,
         }
+    }
+
+    /// Adds strategies trading one simulated account. They run after the detectors, in the
+    /// given order, and see the detectors' signals.
+    pub fn with_strategies(mut self, strategies: Vec<Box<dyn Strategy>>, broker: BrokerConfig) -> Self {
+        self.timeframes.extend(strategies.iter().filter_map(|s| s.timeframe_s()));
+        self.timeframes.sort_unstable();
+        self.timeframes.dedup();
+        let strategies = strategies
+            .into_iter()
+            .map(|s| {
+                let params = s.params();
+                (s, params)
+            })
+            .collect();
+        self.trading =
+            Some(Trading { strategies, broker: Broker::new(broker), events: Vec::new(), signals: Vec::new() });
+        self
+    }
+
+    /// The simulated account, when strategies run.
+    pub fn broker(&self) -> Option<&Broker> {
+        self.trading.as_ref().map(|t| &t.broker)
+    }
+
+    /// Fills, rejections and cancels caused by the last record, in order.
+    pub fn order_events(&self) -> &[BrokerEvent] {
+        self.trading.as_ref().map_or(&[], |t| &t.events)
+    }
+
+    /// Candles the last record closed, in output order.
+    pub fn closed_bars(&self) -> &[Bar] {
+        &self.bars
+    }
+
+    pub fn strategies(&self) -> impl Iterator<Item = &dyn Strategy> {
+        self.trading.iter().flat_map(|t| t.strategies.iter().map(|(s, _)| s.as_ref()))
     }
 
     pub fn symbols(&self) -> &SymbolTable {
@@ -132,6 +187,19 @@ impl Engine {
             }
             self.update_state(idx, record);
         }
+        if let Some(trading) = &mut self.trading {
+            trading.events.clear();
+            trading.signals.clear();
+            if let Event::Trade(trade) = &record.event {
+                trading.broker.on_trade(
+                    record.instrument,
+                    record.seq,
+                    record.ts_exchange,
+                    trade.price.to_f64(),
+                    &mut trading.events,
+                );
+            }
+        }
         let view = View { symbols: &self.symbols, books: &self.books };
         for detector in &mut self.detectors {
             detector.on_record(&view, record, &mut self.signals);
@@ -140,6 +208,10 @@ impl Engine {
                     detector.on_candle(&view, bar, record, &mut self.signals);
                 }
             }
+        }
+        if let Some(trading) = &mut self.trading {
+            trading.run(&view, record, &self.bars, &self.signals);
+            self.signals.append(&mut trading.signals);
         }
         &self.signals
     }
@@ -190,5 +262,50 @@ impl Engine {
             _ => {}
         }
         self.stats.candles_closed += self.bars.len() as u64;
+    }
+}
+
+impl Trading {
+    /// Order events first (fills on this trade), then the record, its candles and its
+    /// signals; events caused along the way are delivered before the record is done.
+    fn run(&mut self, view: &View, record: &Record, bars: &[Bar], signals: &[Signal]) {
+        let Trading { strategies, broker, events, signals: out } = self;
+        let mut delivered = 0;
+        macro_rules! each {
+            ($strategy:ident, $ctx:ident => $body:expr) => {
+                for ($strategy, params) in strategies.iter_mut() {
+                    let mut $ctx = Context {
+                        broker: &mut *broker,
+                        view,
+                        record,
+                        events: &mut *events,
+                        signals: &mut *out,
+                        name: $strategy.name(),
+                        params,
+                    };
+                    $body;
+                }
+            };
+        }
+        macro_rules! deliver {
+            () => {
+                while delivered < events.len() {
+                    let event = events[delivered].clone();
+                    delivered += 1;
+                    each!(s, ctx => s.on_order_event(&mut ctx, &event));
+                }
+            };
+        }
+        deliver!();
+        each!(s, ctx => s.on_record(&mut ctx, record));
+        deliver!();
+        for bar in bars {
+            each!(s, ctx => if s.timeframe_s() == Some(bar.timeframe_s) { s.on_candle(&mut ctx, bar) });
+            deliver!();
+        }
+        for signal in signals {
+            each!(s, ctx => s.on_signal(&mut ctx, signal));
+            deliver!();
+        }
     }
 }

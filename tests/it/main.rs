@@ -5,6 +5,7 @@
 #![allow(clippy::type_complexity)]
 
 mod backfill;
+mod backtest;
 mod bench;
 mod capture;
 mod capture_venues;
