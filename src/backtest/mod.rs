@@ -16,7 +16,9 @@ use std::borrow::Borrow;
 use serde::Serialize;
 
 use crate::detect::DetectorSpec;
-use crate::engine::{BrokerConfig, BrokerEvent, Engine, EngineStats, Fill, OrderSide, Rejection, Signal, SignalBody};
+use crate::engine::{
+    BrokerConfig, BrokerEvent, Detector, Engine, EngineStats, Fill, OrderSide, Rejection, Signal, SignalBody, Strategy,
+};
 use crate::model::{InstrumentId, Nanos, Record, SymbolTable};
 use crate::strategy::StrategySpec;
 pub use metrics::{EquityPoint, Metrics, RoundTrip};
@@ -84,7 +86,7 @@ struct Open {
     fees: f64,
 }
 
-/// Runs `config` over `records` (in order) with instruments `symbols`.
+/// Runs a built-in strategy `config` over `records` (in order) with instruments `symbols`.
 pub fn run<I>(records: I, symbols: &SymbolTable, config: &BacktestConfig) -> Outcome
 where
     I: IntoIterator,
@@ -96,15 +98,32 @@ where
             detectors.push(extra.clone());
         }
     }
-    let tf = config.strategy.timeframe_s();
-    let mut engine = Engine::new(symbols.clone(), detectors.iter().map(|d| d.build()).collect())
-        .with_strategies(vec![config.strategy.build()], config.broker);
-    let params = config.strategy.build().params();
+    let detectors = detectors.iter().map(|d| d.build()).collect();
+    run_strategy(records, symbols, config.strategy.build(), detectors, config.broker, config.keep_chart_data)
+}
+
+/// Runs any strategy (a user's own, say) with `detectors` over `records`. Equity is
+/// sampled on the strategy's candle timeframe (1m if it has none).
+pub fn run_strategy<I>(
+    records: I,
+    symbols: &SymbolTable,
+    strategy: Box<dyn Strategy>,
+    detectors: Vec<Box<dyn Detector>>,
+    broker: BrokerConfig,
+    keep_chart_data: bool,
+) -> Outcome
+where
+    I: IntoIterator,
+    I::Item: Borrow<Record>,
+{
+    let tf = strategy.timeframe_s().unwrap_or(60);
+    let (name, params) = (strategy.name(), strategy.params());
+    let mut engine = Engine::new(symbols.clone(), detectors).with_strategies(vec![strategy], broker);
     let mut out = Outcome {
-        strategy: config.strategy.name(),
+        strategy: name,
         params,
-        broker: config.broker,
-        metrics: metrics::compute(config.broker.cash, &[], &[], tf, 0.0, 0, 0),
+        broker,
+        metrics: metrics::compute(broker.cash, &[], &[], tf, 0.0, 0, 0),
         records: 0,
         engine: EngineStats::default(),
         fills: Vec::new(),
@@ -115,14 +134,14 @@ where
         signals: Vec::new(),
         symbols: SymbolTable::new(),
     };
-    let mut open: Vec<Option<Open>> = Vec::new();
+    let mut trips = RoundTrips::default();
     let mut last_bucket_end: Nanos = 0;
     let mut last_ts: Nanos = 0;
     let tf_ns = u64::from(tf) * crate::model::NANOS_PER_SEC;
     for record in records {
         let record = record.borrow();
         let signals = engine.on_record(record);
-        if config.keep_chart_data && !signals.is_empty() {
+        if keep_chart_data && !signals.is_empty() {
             out.signals.extend_from_slice(signals);
         }
         out.records += 1;
@@ -131,7 +150,7 @@ where
             match event {
                 BrokerEvent::Fill(fill) => {
                     out.fills.push(*fill);
-                    if let Some(trip) = track(&mut open, fill, engine.symbols()) {
+                    if let Some(trip) = trips.on_fill(fill, engine.symbols()) {
                         out.trips.push(trip);
                     }
                 }
@@ -142,7 +161,7 @@ where
         let broker = engine.broker().expect("a backtest engine has a broker");
         let mut sample = out.curve.is_empty();
         for bar in engine.closed_bars().iter().filter(|b| b.timeframe_s == tf) {
-            if config.keep_chart_data {
+            if keep_chart_data {
                 out.bars.push(ChartBar {
                     instrument: bar.instrument,
                     open_time: bar.open_time,
@@ -164,15 +183,15 @@ where
     {
         out.curve.push(point(broker, last_ts));
     }
-    let broker = engine.broker().expect("a backtest engine has a broker");
+    let account = engine.broker().expect("a backtest engine has a broker");
     out.metrics = metrics::compute(
-        config.broker.cash,
+        broker.cash,
         &out.curve,
         &out.trips,
         tf,
-        broker.fees_paid(),
-        broker.fill_count(),
-        broker.rejection_count(),
+        account.fees_paid(),
+        account.fill_count(),
+        account.rejection_count(),
     );
     out.engine = engine.stats();
     out.symbols = engine.symbols().clone();
@@ -183,7 +202,19 @@ fn point(broker: &crate::engine::Broker, ts: Nanos) -> EquityPoint {
     EquityPoint { ts, equity: broker.equity(), cash: broker.cash(), exposed: broker.positions().next().is_some() }
 }
 
-/// Folds a fill into its instrument's open position; returns the round trip it closes.
+/// Builds round trips (flat to flat, per instrument) from fills.
+#[derive(Debug, Default, Clone)]
+pub struct RoundTrips {
+    open: Vec<Option<Open>>,
+}
+
+impl RoundTrips {
+    /// Folds a fill into its instrument's open position; returns the round trip it closes.
+    pub fn on_fill(&mut self, fill: &Fill, symbols: &SymbolTable) -> Option<RoundTrip> {
+        track(&mut self.open, fill, symbols)
+    }
+}
+
 fn track(open: &mut Vec<Option<Open>>, fill: &Fill, symbols: &SymbolTable) -> Option<RoundTrip> {
     let idx = fill.instrument.0 as usize;
     if open.len() <= idx {
