@@ -50,6 +50,8 @@ pub struct Outcome {
     pub broker: BrokerConfig,
     pub metrics: Metrics,
     pub records: u64,
+    /// The candle timeframe equity is sampled on, seconds.
+    pub timeframe_s: u32,
     pub engine: EngineStats,
     #[serde(skip)]
     pub fills: Vec<Fill>,
@@ -125,6 +127,7 @@ where
         broker,
         metrics: metrics::compute(broker.cash, &[], &[], tf, 0.0, 0, 0),
         records: 0,
+        timeframe_s: tf,
         engine: EngineStats::default(),
         fills: Vec::new(),
         rejections: Vec::new(),
@@ -358,23 +361,25 @@ pub fn report_data(out: &Outcome, title: String, subtitle: String) -> report::Re
     let charted = out.fills.first().map(|f| f.instrument).or_else(|| out.bars.first().map(|b| b.instrument));
     let symbol = charted.and_then(|i| out.symbols.get(i)).map_or_else(String::new, |i| i.symbol.as_str().to_string());
     let mine = |i: InstrumentId| Some(i) == charted;
+    // A close is plotted at the end of its bucket, where fills after it happen.
+    let tf_ns = u64::from(out.timeframe_s) * crate::model::NANOS_PER_SEC;
     let price: Vec<(Nanos, f64)> =
-        out.bars.iter().filter(|b| mine(b.instrument)).map(|b| (b.open_time, b.close)).collect();
-    let close_at = |t: Nanos| price.iter().find(|(ts, _)| *ts == t).map(|(_, c)| *c);
+        out.bars.iter().filter(|b| mine(b.instrument)).map(|b| (b.open_time + tf_ns, b.close)).collect();
+    let close_at = |t: Nanos| price.iter().find(|(ts, _)| *ts == t + tf_ns).map(|(_, c)| (t + tf_ns, *c));
     let mut pivots = Vec::new();
     let mut anomalies = Vec::new();
     for s in out.signals.iter().filter(|s| mine(s.instrument)) {
         match &s.body {
             SignalBody::Wave { dir, start_ts, start_price, end_ts, end_price, .. } => {
                 if pivots.is_empty() {
-                    pivots.push(report::Marker { ts: *start_ts, price: *start_price, label: "pivot".into() });
+                    pivots.push(report::Marker { ts: *start_ts + tf_ns, price: *start_price, label: "pivot".into() });
                 }
                 let label = if *dir == "up" { "peak" } else { "trough" };
-                pivots.push(report::Marker { ts: *end_ts, price: *end_price, label: label.into() });
+                pivots.push(report::Marker { ts: *end_ts + tf_ns, price: *end_price, label: label.into() });
             }
             SignalBody::Volume { bucket_start, ratio, .. } => {
-                if let Some(close) = close_at(*bucket_start) {
-                    anomalies.push(report::Marker { ts: *bucket_start, price: close, label: format!("{ratio:.1}x") });
+                if let Some((ts, close)) = close_at(*bucket_start) {
+                    anomalies.push(report::Marker { ts, price: close, label: format!("{ratio:.1}x") });
                 }
             }
             _ => {}
