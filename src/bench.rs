@@ -84,9 +84,22 @@ pub fn measure(
     warmup: usize,
     iterations: u32,
 ) -> Measured {
+    measure_with(name, records, warmup, iterations, &|| {
+        Engine::new(symbols.clone(), specs.iter().map(|s| s.build()).collect())
+    })
+}
+
+/// As `measure`, with engines (detectors, strategies) built by `engine`, once per pass.
+pub fn measure_with(
+    name: &str,
+    records: &[Record],
+    warmup: usize,
+    iterations: u32,
+    engine: &dyn Fn() -> Engine,
+) -> Measured {
     let mut h = histogram();
     for _ in 0..iterations {
-        let mut engine = Engine::new(symbols.clone(), specs.iter().map(|s| s.build()).collect());
+        let mut engine = engine();
         for (i, r) in records.iter().enumerate() {
             let start = Instant::now();
             std::hint::black_box(engine.on_record(r));
@@ -98,7 +111,7 @@ pub fn measure(
     }
     let started = Instant::now();
     for _ in 0..iterations {
-        let mut engine = Engine::new(symbols.clone(), specs.iter().map(|s| s.build()).collect());
+        let mut engine = engine();
         for r in records {
             std::hint::black_box(engine.on_record(r));
         }

@@ -1,4 +1,5 @@
-//! `tapedeck bench REC... [--detect SPEC]... [--warmup N] [--iterations K] [--json] [--hist-out FILE]`.
+//! `tapedeck bench REC... [--detect SPEC]... [--strategy NAME] [--warmup N] [--iterations K] [--json]
+//! [--hist-out FILE]`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +9,8 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::config::{Config, DetectArgs};
-use crate::bench::{Measured, Percentiles, Report, measure, overhead, recording_latency, write_hlog};
+use crate::bench::{Measured, Percentiles, Report, measure, measure_with, overhead, recording_latency, write_hlog};
+use crate::engine::Engine;
 use crate::replay::{Filter, Merged};
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +38,13 @@ pub struct Args {
     /// Write the histograms as an HdrHistogram interval log (.hlog), one tagged interval each
     #[arg(long, value_name = "FILE")]
     hist_out: Option<PathBuf>,
+    /// Also run this strategy (with the simulated broker): it joins `total` and gets its own
+    /// row `strategy:NAME` (the strategy with its own detectors)
+    #[arg(long, value_name = "NAME")]
+    strategy: Option<String>,
+    /// A strategy parameter, key=value (repeatable)
+    #[arg(long = "param", value_name = "K=V", requires = "strategy", value_parser = super::trading::key_value)]
+    params: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -50,7 +59,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let warmup = (args.warmup as usize).min(records.len().saturating_sub(1));
-    let mut measured = vec![measure("total", &symbols, &specs, &records, warmup, args.iterations)];
+    let strategy = args.strategy.as_deref().map(|name| super::trading::strategy(name, &args.params)).transpose()?;
+    let broker = crate::engine::BrokerConfig::default();
+    let mut measured = vec![match &strategy {
+        None => measure("total", &symbols, &specs, &records, warmup, args.iterations),
+        Some(spec) => {
+            let mut all = specs.clone();
+            all.extend(spec.detectors().into_iter().filter(|d| !specs.contains(d)));
+            measure_with("total", &records, warmup, args.iterations, &|| {
+                Engine::new(symbols.clone(), all.iter().map(|s| s.build()).collect())
+                    .with_strategies(vec![spec.build()], broker)
+            })
+        }
+    }];
     let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
     for spec in &specs {
         let name = spec.build().name();
@@ -62,6 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             name.to_string()
         };
         measured.push(measure(&label, &symbols, std::slice::from_ref(spec), &records, warmup, args.iterations));
+    }
+    if let Some(spec) = &strategy {
+        let label = format!("strategy:{}", spec.name());
+        measured.push(measure_with(&label, &records, warmup, args.iterations, &|| {
+            Engine::new(symbols.clone(), spec.detectors().iter().map(|s| s.build()).collect())
+                .with_strategies(vec![spec.build()], broker)
+        }));
     }
     let overhead = Percentiles::of(&overhead(1_000_000));
     let (latency_hists, negative) = recording_latency(&records);
@@ -96,13 +124,13 @@ fn render(r: &Report, measured: &[Measured]) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<14} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9} {:>12}",
+        "{:<20} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9} {:>12}",
         "", "count", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "events/s"
     );
     for (name, p) in &r.latency {
         let _ = writeln!(
             out,
-            "{name:<14} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9} {:>12.0}",
+            "{name:<20} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9} {:>12.0}",
             p.count, p.min, p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, r.events_per_second[name]
         );
     }

@@ -78,3 +78,28 @@ fn json_schema_is_stable_and_the_hlog_reads_back() {
         assert_eq!(report["latency"][tag]["count"].as_u64(), Some(*count), "{tag}");
     }
 }
+
+#[test]
+fn a_strategy_joins_the_total_and_gets_its_own_row() {
+    let out = run(&[
+        "bench",
+        SAMPLE,
+        "--detect",
+        "volume:timeframe=10s",
+        "--strategy",
+        "wave-follow",
+        "--param",
+        "amplitude=0.05",
+        "--param",
+        "timeframe=10s",
+        "--iterations",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&String> = report["latency"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["strategy:wave-follow", "total", "volume"]);
+    let measured = 41_249 - report["warmup"].as_u64().unwrap();
+    assert_eq!(report["latency"]["strategy:wave-follow"]["count"].as_u64(), Some(measured));
+}
