@@ -68,7 +68,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut merged = Merged::open(&[rec], Filter::default()).map_err(|(path, e)| format!("{}: {e}", path.display()))?;
     let symbols = merged.symbols().clone();
     let strategy = SmaCross { fast, slow, timeframe_s: 10, closes: VecDeque::new(), was_above: None };
-    let out = backtest::run_strategy(&mut merged, &symbols, Box::new(strategy), Vec::new(), BrokerConfig::default(), false);
+    let out =
+        backtest::run_strategy(&mut merged, &symbols, Box::new(strategy), Vec::new(), BrokerConfig::default(), false);
     if let Some(e) = merged.take_error() {
         return Err(e.into());
     }

@@ -174,3 +174,94 @@ pub fn write_hlog(path: &std::path::Path, measured: &[Measured], wall: Duration)
     drop(writer);
     std::io::Write::flush(&mut file)
 }
+
+/// Latency histograms kept by `live`: frame read (the record's `ts_recv`) to signal emitted,
+/// and signal emitted to alert enqueued, both in ns of wall time. The engine never sees
+/// them; the live command's engine thread records around its calls.
+#[derive(Debug, Clone)]
+pub struct LiveLatency {
+    pub read_to_signal: Histogram<u64>,
+    pub signal_to_alert: Histogram<u64>,
+    /// Signals whose record was stamped after the moment they were emitted (clock steps).
+    pub clock_steps: u64,
+}
+
+/// `live`'s latency report, in ns.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LiveLatencyReport {
+    pub read_to_signal: Percentiles,
+    pub signal_to_alert: Percentiles,
+    pub clock_steps: u64,
+}
+
+impl Default for LiveLatency {
+    fn default() -> Self {
+        LiveLatency { read_to_signal: histogram(), signal_to_alert: histogram(), clock_steps: 0 }
+    }
+}
+
+impl LiveLatency {
+    /// A signal caused by a record read at `ts_recv` was emitted at `now` (both ns since the epoch).
+    pub fn signal(&mut self, ts_recv: u64, now: u64) {
+        match now.checked_sub(ts_recv) {
+            Some(ns) => self.read_to_signal.saturating_record(ns.max(1)),
+            None => self.clock_steps += 1,
+        }
+    }
+
+    /// Handing one signal to the alert queue took `elapsed`.
+    pub fn alert(&mut self, elapsed: Duration) {
+        self.signal_to_alert.saturating_record((elapsed.as_nanos() as u64).max(1));
+    }
+
+    pub fn report(&self) -> LiveLatencyReport {
+        LiveLatencyReport {
+            read_to_signal: Percentiles::of(&self.read_to_signal),
+            signal_to_alert: Percentiles::of(&self.signal_to_alert),
+            clock_steps: self.clock_steps,
+        }
+    }
+
+    /// Two lines for the terminal, in µs.
+    pub fn render(&self) -> String {
+        let line = |name: &str, h: &Histogram<u64>| {
+            if h.is_empty() {
+                return format!("{name:<22} no samples");
+            }
+            let us = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+            format!(
+                "{name:<22} n {:>8}  p50 {:>9.1} µs  p90 {:>9.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  max {:>9.1} µs",
+                h.len(),
+                us(0.5),
+                us(0.9),
+                us(0.99),
+                us(0.999),
+                h.max() as f64 / 1e3
+            )
+        };
+        format!(
+            "{}\n{}\n",
+            line("frame read → signal", &self.read_to_signal),
+            line("signal → alert queued", &self.signal_to_alert)
+        )
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn live_latency_counts_samples_and_clock_steps() {
+        let mut l = LiveLatency::default();
+        l.signal(1_000, 251_000);
+        l.signal(1_000, 11_000);
+        l.signal(5_000, 4_000);
+        l.alert(Duration::from_nanos(700));
+        let r = l.report();
+        assert_eq!((r.read_to_signal.count, r.signal_to_alert.count, r.clock_steps), (2, 1, 1));
+        assert!(r.read_to_signal.max >= 249_000 && r.read_to_signal.min <= 10_010, "{r:?}");
+        assert!(l.render().contains("frame read → signal"));
+        assert!(LiveLatency::default().render().contains("no samples"));
+    }
+}

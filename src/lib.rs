@@ -6,10 +6,12 @@
 // Table-driven tests spell their rows as tuples; that is the point of them.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
-/// Backtesting: strategies over recordings with the simulated broker; metrics, reports, sweeps.
-pub mod backtest;
+/// Alerts: signals as Telegram, stdout or file messages; pacing, cooldown, bot commands, backtest.
+pub mod alert;
 /// Backfill: kline and trade history over venue REST APIs, resumable, into a recording.
 pub mod backfill;
+/// Backtesting: strategies over recordings with the simulated broker; metrics, reports, sweeps.
+pub mod backtest;
 /// Latency benchmarking with HDR histograms (`tapedeck bench`).
 pub mod bench;
 /// Live capture: connections, normalization and the writer pipeline.

@@ -89,6 +89,17 @@ pub struct LiveArgs {
     record: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    alert: super::alert::AlertArgs,
+    /// Paper-trade this strategy (wave-follow, volume-breakout) with the simulated broker,
+    /// printing fills and PnL as they happen; the broker flags are those of `backtest`
+    #[arg(long, value_name = "NAME")]
+    strategy: Option<String>,
+    /// A strategy parameter, key=value (repeatable)
+    #[arg(long = "param", value_name = "K=V", requires = "strategy", value_parser = super::trading::key_value)]
+    params: Vec<String>,
+    #[command(flatten)]
+    broker: super::trading::BrokerArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -119,6 +130,13 @@ struct Summary {
     signals: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paper: Option<super::paper::PaperSummary>,
+    /// Live only: frame read → signal emitted and signal → alert queued, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<crate::bench::LiveLatencyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<crate::alert::AlertSummary>,
 }
 
 pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
@@ -135,9 +153,26 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let dir = args.record.clone().unwrap_or_else(|| scratch.clone());
     let mut signals = args.output.signals()?;
     let (tap_tx, tap_rx) = crossbeam_channel::bounded::<Tapped>(1 << 16);
+    let strategy = args.strategy.as_deref().map(|name| super::trading::strategy(name, &args.params)).transpose()?;
+    let mut specs = specs;
+    for spec in strategy.iter().flat_map(|s| s.detectors()) {
+        if !specs.contains(&spec) {
+            specs.push(spec);
+        }
+    }
     let detectors = specs.iter().map(|s| s.build()).collect();
+    let broker = args.broker.config();
+    // Alerts: the tap rides on the engine thread and only queues; sending has its own thread.
+    let (mut alerts, alert_service) = super::alert::start(&args.alert, &config, super::alert::Mode::Live)?;
+    let latency = std::sync::Arc::new(std::sync::Mutex::new(crate::bench::LiveLatency::default()));
+    super::live_stats::print_on_sigusr1(latency.clone());
+    let engine_latency = latency.clone();
     let engine_thread = std::thread::Builder::new().name("tapedeck-engine".into()).spawn(move || {
         let mut engine = Engine::new(crate::model::SymbolTable::new(), detectors);
+        if let Some(spec) = &strategy {
+            engine = engine.with_strategies(vec![spec.build()], broker);
+        }
+        let mut paper = super::paper::Paper::new();
         let mut result = Ok(());
         for tapped in tap_rx {
             match tapped {
@@ -145,26 +180,39 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
                     engine.symbols_mut().intern(&instrument);
                 }
                 Tapped::Record(record) => {
-                    let symbols = engine.symbols().clone();
-                    for signal in engine.on_record(&record) {
-                        if let Err(e) = signals.emit(signal, &symbols) {
+                    alerts.on_record(&record, engine.symbols());
+                    let (emitted, symbols) = engine.on_record_with_symbols(&record);
+                    for signal in emitted {
+                        let emitted_at = crate::capture::now_ns();
+                        let queued = std::time::Instant::now();
+                        alerts.on_signal(signal, symbols);
+                        if let Ok(mut l) = engine_latency.lock() {
+                            l.signal(record.ts_recv, emitted_at);
+                            l.alert(queued.elapsed());
+                        }
+                        if let Err(e) = signals.emit(signal, symbols) {
                             result = Err(e);
                         }
                     }
+                    paper.after_record(&engine);
                 }
             }
         }
         let digest = signals.finish();
-        (result.and(digest), signals.total, signals)
+        (result.and(digest), signals.total, signals, paper.summary(&engine))
     })?;
     let outcome = capture(&args.capture, &config, &dir, Some(tap_tx));
-    let (digest, total, mut signals) =
+    let (digest, total, mut signals, paper) =
         engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     if args.record.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
+    let alert_summary = alert_service.finish();
     let (mut summary, interrupted) = outcome?;
+    summary.alerts = alert_summary;
     summary.signals = Some(total);
+    summary.paper = paper;
+    summary.latency = latency.lock().ok().map(|l| l.report());
     summary.digest = Some(digest.context("writing signals")?);
     let mut stored = serde_json::to_value(&summary)?;
     stored["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
@@ -172,6 +220,11 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
         eprintln!("stored as run {id}");
     }
     report(&summary, args.output.json)?;
+    if !args.output.json
+        && let Ok(l) = latency.lock()
+    {
+        eprint!("latency (wall clock, capture host):\n{}", l.render());
+    }
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
@@ -312,6 +365,9 @@ fn capture(
         exchanges,
         signals: None,
         digest: None,
+        paper: None,
+        latency: None,
+        alerts: None,
     };
     Ok((summary, interrupted))
 }
@@ -378,6 +434,15 @@ fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
     if let (Some(n), Some(d)) = (summary.signals, &summary.digest) {
         eprintln!("{n} signals");
         eprintln!("digest: {d}");
+    }
+    if let Some(p) = &summary.paper {
+        eprintln!(
+            "paper {}: equity {:.2} ({:+.4}), {} fills, {} closed trades, realized {:+.4}, fees {:.4}, {} rejected",
+            p.strategy, p.equity, p.pnl, p.fills, p.closed_trades, p.realized_pnl, p.fees_paid, p.rejections
+        );
+    }
+    for line in summary.alerts.iter().flat_map(|a| a.lines()) {
+        eprintln!("{line}");
     }
     Ok(())
 }

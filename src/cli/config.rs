@@ -18,6 +18,11 @@
 //! quote = "USDT"
 //! streams = ["ticker"]
 //! # ws_url = "ws://127.0.0.1:9000"   (endpoint overrides, per exchange)
+//!
+//! [telegram]            # alerts: see docs/alerts.md
+//! chat_id = -1001234567890
+//! cooldown = "5m"
+//! detectors = ["volume", "waves"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -38,6 +43,33 @@ pub struct Config {
     /// Exchanges to capture (`record`, `live`).
     #[serde(default)]
     pub exchange: Vec<ExchangeConfig>,
+    /// Alerts (`--alert`, `alerts-report`): Telegram credentials, pacing, cooldown, filters.
+    pub telegram: Option<TelegramConfig>,
+}
+
+/// The `[telegram]` table; see docs/alerts.md. Environment variables win over the token and
+/// chat id here, and flags over the rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// Prefer `TAPEDECK_TELEGRAM_TOKEN`; prints as `***` everywhere.
+    pub token: Option<crate::alert::token::BotToken>,
+    pub chat_id: Option<i64>,
+    pub api_url: Option<String>,
+    /// Least time between two messages to the chat, e.g. "1s".
+    pub per_chat_interval: Option<String>,
+    /// Most messages per minute to a group (negative chat id).
+    pub group_per_minute: Option<u32>,
+    /// One alert per exchange, symbol and detector per this much event time, e.g. "5m".
+    pub cooldown: Option<String>,
+    /// Alerts that may wait before they are coalesced into a digest.
+    pub queue: Option<usize>,
+    /// How long a run waits at its end for queued alerts, e.g. "30s".
+    pub drain: Option<String>,
+    #[serde(default)]
+    pub detectors: Vec<String>,
+    #[serde(default)]
+    pub symbols: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

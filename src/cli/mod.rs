@@ -4,6 +4,8 @@
 //! Exit codes: 0 success, 1 a check failed (the data is unhealthy), 2 an error (bad flags,
 //! unreadable input, corruption). A closed stdout (`tapedeck export | head`) is not an error.
 
+mod alert;
+mod alerts_report;
 mod backfill;
 mod backtest;
 mod bench;
@@ -13,6 +15,8 @@ mod export;
 mod import;
 mod inspect;
 pub mod interrupt;
+mod live_stats;
+mod paper;
 mod replay;
 mod results;
 mod runs;
@@ -51,7 +55,7 @@ enum Command {
     /// Record live market data from exchanges into a recording
     Record(capture::RecordArgs),
     /// Run detectors on live market data (optionally recording it), with the replay engine
-    Live(capture::LiveArgs),
+    Live(Box<capture::LiveArgs>),
     /// List an exchange's tradable pairs over REST
     Symbols(symbols::Args),
     /// List runs stored with `replay --results`, or print one run's signals
@@ -64,6 +68,8 @@ enum Command {
     Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
+    /// Alert backtest: alerts per day and symbol, bursts, digests and queue delays under Telegram pacing
+    AlertsReport(alerts_report::Args),
     /// Run a strategy over recordings with a simulated broker: metrics, trades, HTML report
     Backtest(backtest::Args),
     /// Backtest a grid of strategy parameters in parallel and rank the results
@@ -105,11 +111,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args),
         Command::Backfill(args) => backfill::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::AlertsReport(args) => alerts_report::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Record(args) => capture::run_record(args),
-        Command::Live(args) => capture::run_live(args),
+        Command::Live(args) => capture::run_live(*args),
         Command::Symbols(args) => symbols::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Results(args) => results::run(args),

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::alert::AlertArgs;
 use super::config::{Config, DetectArgs, OutputArgs};
 use crate::engine::{Engine, EngineStats};
 use crate::replay::{Filter, Merged, Pacer, Speed};
@@ -38,6 +39,8 @@ pub struct Args {
     detect: DetectArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    alert: AlertArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +53,8 @@ struct Summary {
     digest: String,
     engine: EngineStats,
     interrupted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<crate::alert::AlertSummary>,
 }
 
 fn parse_time(text: &str) -> Result<u64, String> {
@@ -69,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map_err(|(path, e)| anyhow::anyhow!(e).context(format!("cannot open recording {}", path.display())))?;
     let mut engine = Engine::new(merged.symbols().clone(), specs.iter().map(|s| s.build()).collect());
     let mut signals = args.output.signals()?;
+    let (mut alerts, alert_service) = super::alert::start(&args.alert, &config, super::alert::Mode::Replay)?;
     let bar = super::progress_bar(None, "records");
     let span = merged.span;
     if let Some((first, last)) = span {
@@ -88,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ts_recv = record.ts_recv;
         for signal in engine.on_record(&record) {
             signals.emit(signal, merged.symbols())?;
+            alerts.on_signal(signal, merged.symbols());
         }
         n += 1;
         if n % 8192 == 0 {
@@ -108,6 +115,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let digest = signals.finish()?;
     let wall = started.elapsed().as_secs_f64();
+    // Alerts drain after the timing: waiting on Telegram's pacing is not replay speed.
+    drop(alerts);
+    let alert_summary = alert_service.finish();
     let summary = Summary {
         records: n,
         signals: signals.total,
@@ -117,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         digest,
         engine: engine.stats(),
         interrupted,
+        alerts: alert_summary,
     };
     let mut stored = serde_json::to_value(&summary)?;
     stored["recordings"] = serde_json::json!(args.recs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
@@ -139,6 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if interrupted { "; interrupted" } else { "" }
         );
         eprintln!("digest: {}", summary.digest);
+        for line in summary.alerts.iter().flat_map(|a| a.lines()) {
+            eprintln!("{line}");
+        }
     }
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }

@@ -216,6 +216,12 @@ impl Engine {
         &self.signals
     }
 
+    /// `on_record`, also lending the symbol table the signals refer to.
+    pub fn on_record_with_symbols(&mut self, record: &Record) -> (&[Signal], &SymbolTable) {
+        self.on_record(record);
+        (&self.signals, &self.symbols)
+    }
+
     fn update_state(&mut self, idx: usize, record: &Record) {
         let book = &mut self.books[idx];
         let applied = match &record.event {

@@ -305,3 +305,51 @@ fn bad_trading_flags_get_one_line_naming_the_flag() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--grid") && r.stderr.contains("end 0 is below start 1"), "{}", r.stderr);
 }
+
+#[test]
+fn paper_trading_live_equals_a_backtest_of_its_own_recording() {
+    use crate::mock_binance::{self, Options};
+    let mock = mock_binance::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let (ws, rest) = (mock.ws_url(), mock.rest_url());
+    let strategy = ["--strategy", "wave-follow", "--param", "amplitude=0.02", "--param", "timeframe=5s"];
+    let mut args = vec![
+        "live",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTCUSDT",
+        "--ws-url",
+        &ws,
+        "--rest-url",
+        &rest,
+        "--duration",
+        "4s",
+        "--record",
+        rec.to_str().unwrap(),
+        "--quiet",
+        "--json",
+    ];
+    args.extend_from_slice(&strategy);
+    let live = run(&args);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
+    // Live keeps latency histograms: one frame-read → signal sample per signal.
+    let signals = summary["signals"].as_u64().unwrap();
+    assert!(signals > 0);
+    assert_eq!(summary["latency"]["read_to_signal"]["count"].as_u64(), Some(signals), "{summary}");
+    assert_eq!(summary["latency"]["signal_to_alert"]["count"].as_u64(), Some(signals));
+    let paper = &summary["paper"];
+    let fills = paper["fills"].as_u64().unwrap();
+    assert!(fills >= 2, "the capture should trade: {paper}\n{}", live.stderr);
+    // Every fill was printed as it happened.
+    let printed = live.stderr.lines().filter(|l| l.starts_with("paper ") && l.contains(" fill ")).count();
+    assert_eq!(printed as u64, fills, "{}", live.stderr);
+    let report = dir.path().join("report");
+    let bt = backtest(&rec, &report, &strategy);
+    assert_eq!(bt["metrics"]["fills"].as_u64(), Some(fills));
+    assert_eq!(bt["metrics"]["final_equity"].as_f64(), paper["equity"].as_f64(), "{paper}");
+    assert_eq!(bt["metrics"]["fees_paid"].as_f64(), paper["fees_paid"].as_f64());
+    assert_eq!(bt["metrics"]["trades"].as_u64(), paper["closed_trades"].as_u64());
+}

@@ -4,6 +4,7 @@
 // Table-driven tests spell their rows as tuples.
 #![allow(clippy::type_complexity)]
 
+mod alerts;
 mod backfill;
 mod backtest;
 mod bench;
@@ -15,6 +16,7 @@ mod import;
 mod mock_binance;
 mod mock_gate;
 mod mock_lbank;
+mod mock_telegram;
 mod mock_venue;
 mod replay;
 mod serve;
