@@ -100,8 +100,33 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let Some(path) = path else { return Ok(Config::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("--config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("--config {}", path.display()))
+        let config: Config = toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?;
+        if config.telegram.as_ref().is_some_and(|t| t.token.is_some())
+            && let Some(mode) = others_can_read(path)
+        {
+            tracing::warn!("config {} holds a Telegram token and is readable by others", path.display());
+            eprintln!(
+                "warning: --config {} holds a Telegram token and is readable by other users (mode {mode:o}); \
+                 run `chmod 600 {}` or use TAPEDECK_TELEGRAM_TOKEN",
+                path.display(),
+                path.display()
+            );
+        }
+        Ok(config)
     }
+}
+
+/// The file's permission bits when users other than its owner may read it.
+#[cfg(unix)]
+fn others_can_read(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn others_can_read(_path: &Path) -> Option<u32> {
+    None
 }
 
 /// The detector flags shared by replay, live and bench.

@@ -446,3 +446,33 @@ fn live_sends_alerts_and_answers_only_its_chat() {
         assert!(!stdout.contains(secret) && !stderr.contains(secret), "the token leaks");
     }
 }
+
+#[test]
+fn a_config_holding_a_token_is_warned_about_when_others_can_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tapedeck.toml");
+    std::fs::write(&config, "[telegram]\ntoken = \"123456:SECRET-token-value\"\nchat_id = 42\n").unwrap();
+    let report = |mode: u32| {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        crate::util::run(&[
+            "alerts-report",
+            crate::util::SAMPLE,
+            "--detect",
+            "volume:timeframe=10s",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+    };
+    let open = report(0o644);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert!(
+        open.stderr.contains("readable by other users (mode 644)") && open.stderr.contains("chmod 600"),
+        "{}",
+        open.stderr
+    );
+    assert!(!open.stderr.contains("SECRET") && !open.stdout.contains("SECRET"));
+    let private = report(0o600);
+    assert_eq!(private.code, 0, "{}", private.stderr);
+    assert!(!private.stderr.contains("readable by other users"), "{}", private.stderr);
+}
