@@ -479,6 +479,21 @@ impl Drop for Service {
     }
 }
 
+/// A volume alert for unit tests of the queue and the report.
+#[cfg(test)]
+pub(crate) fn test_alert(symbol: &str, ts: Nanos) -> Alert {
+    Alert {
+        seq: 0,
+        ts,
+        exchange: Exchange::Binance,
+        symbol: symbol.into(),
+        detector: "volume".into(),
+        params: String::new(),
+        body: SignalBody::Volume { bucket_start: 0, volume: 1.0, baseline: 1.0, ratio: 2.0, quote_volume: 1.0 },
+        json: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -522,22 +522,11 @@ fn outgoing(entry: Entry<()>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::SignalBody;
-    use crate::model::Exchange;
 
     const S: Nanos = 1_000_000_000;
 
     fn alert(symbol: &str, ts: Nanos) -> Alert {
-        Alert {
-            seq: 0,
-            ts,
-            exchange: Exchange::Binance,
-            symbol: symbol.into(),
-            detector: "volume".into(),
-            params: String::new(),
-            body: SignalBody::Volume { bucket_start: 0, volume: 1.0, baseline: 1.0, ratio: 2.0, quote_volume: 1.0 },
-            json: String::new(),
-        }
+        super::super::test_alert(symbol, ts)
     }
 
     #[test]
