@@ -55,6 +55,10 @@ pub struct CaptureArgs {
     /// Largest WebSocket message accepted, in bytes
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     max_message_bytes: usize,
+    /// Stop cleanly (everything flushed, exit 2) when the recording's disk has less free
+    /// space than this: 64MiB, 1GiB, 500MB or bytes
+    #[arg(long, default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
+    min_free_space: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +104,25 @@ pub struct LiveArgs {
     params: Vec<String>,
     #[command(flatten)]
     broker: super::trading::BrokerArgs,
+}
+
+/// `64MiB`, `1GiB`, `500MB`, `4096`: a size in bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 1GiB, 500MB)"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {text:?} (use B, KB, MB, GB, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -249,7 +272,9 @@ fn capture(
         .iter()
         .map(|exchange| {
             let defaults = crate::exchange::venue(*exchange).map(|v| v.default_endpoints()).ok_or_else(|| {
-                anyhow::anyhow!("--exchange {exchange}: capture is not implemented for this venue yet")
+                anyhow::anyhow!(
+                    "--exchange {exchange}: this venue is import-only (no live capture; see `tapedeck import`)"
+                )
             })?;
             Ok(VenueConfig {
                 exchange: *exchange,
@@ -279,7 +304,8 @@ fn capture(
     meta.command_lines.push(std::env::args().collect());
     meta.subscriptions = prepared.streams();
     meta.notes = prepared.ts_notes().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let writer = Writer::open(dir, meta.clone(), WriterConfig::default())
+    let writer_config = WriterConfig { min_free_bytes: Some(args.min_free_space), ..WriterConfig::default() };
+    let writer = Writer::open(dir, meta.clone(), writer_config)
         .with_context(|| format!("cannot open {} for writing", dir.display()))?;
     let (handle, writer_thread) = spawn_writer(writer, 1 << 16, tap);
     let started = Instant::now();
@@ -298,6 +324,11 @@ fn capture(
                 break;
             }
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                break;
+            }
+            // The writer only stops early on a storage error (disk full, IO): stop capturing
+            // at once rather than reading frames that can no longer be kept.
+            if writer_thread.is_finished() {
                 break;
             }
             if last_report.elapsed() >= Duration::from_secs(1) {
@@ -336,7 +367,35 @@ fn capture(
     runtime.block_on(capture.join());
     drop(runtime);
     drop(handle);
-    let stats = writer_thread.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    let stats = match writer_thread.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))? {
+        Ok(stats) => stats,
+        Err(crate::log::LogError::DiskFull { available, required }) => {
+            anyhow::bail!(
+                "capture stopped: the disk is full while writing {}: {available} bytes free, below \
+                 --min-free-space ({required} bytes); every record received was flushed and the recording \
+                 is readable (tapedeck verify)",
+                dir.display()
+            );
+        }
+        Err(e) => {
+            let full = std::error::Error::source(&e)
+                .into_iter()
+                .chain(std::iter::once(&e as &dyn std::error::Error))
+                .any(|c| c.to_string().contains("No space left") || c.to_string().contains("StorageFull"));
+            let what = if full {
+                "the disk is full"
+            } else if matches!(e, crate::log::LogError::Stalled { .. }) {
+                "the storage stalled (a full disk does this)"
+            } else {
+                "a storage error"
+            };
+            return Err(anyhow::anyhow!(e).context(format!(
+                "capture stopped: {what} while writing {}; the recording keeps every record up to its last \
+                 flush (at most ~100 ms lost) and reads back once space is freed (check it with `tapedeck verify`)",
+                dir.display()
+            )));
+        }
+    };
     let exchanges = counters
         .iter()
         .map(|(ex, c)| {
@@ -445,4 +504,27 @@ fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_parse() {
+        let cases: [(&str, Result<u64, &str>); 7] = [
+            ("64MiB", Ok(64 << 20)),
+            ("1GiB", Ok(1 << 30)),
+            ("500MB", Ok(500_000_000)),
+            ("4096", Ok(4096)),
+            ("0", Ok(0)),
+            ("12XB", Err("invalid size unit")),
+            ("MiB", Err("invalid size")),
+        ];
+        for (text, want) in cases {
+            match (super::parse_size(text), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{text}"),
+                (Err(e), Err(prefix)) => assert!(e.starts_with(prefix), "{text}: {e}"),
+                (got, want) => panic!("{text}: {got:?} vs {want:?}"),
+            }
+        }
+    }
 }

@@ -49,6 +49,12 @@ pub enum LogError {
     Encode(String),
     #[error("the writer thread has stopped")]
     WriterGone,
+    #[error(
+        "disk full: {available} bytes free, below the {required}-byte reserve (--min-free-space); everything up to here is flushed"
+    )]
+    DiskFull { available: u64, required: u64 },
+    #[error("storage stalled: a flush did not finish within {seconds} s (a full or failing disk does this)")]
+    Stalled { seconds: u64 },
 }
 
 pub type Result<T, E = LogError> = std::result::Result<T, E>;

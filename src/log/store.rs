@@ -163,11 +163,38 @@ impl Store {
         self.events.len()
     }
 
+    /// Free space on the filesystem holding the recording, bytes.
+    ///
+    /// # Errors
+    /// When the filesystem cannot be queried.
+    pub fn available_space(&self) -> Result<u64> {
+        Ok(fs2::available_space(&self.path)?)
+    }
+
+    /// Makes everything written so far durable.
+    ///
+    /// # Errors
+    /// On storage failure, or `Stalled` when sled does not finish within `FLUSH_TIMEOUT`:
+    /// on a full disk sled 0.34 sometimes waits forever for a write that failed, and a
+    /// capture must stop with an error rather than hang.
     pub fn flush(&self) -> Result<()> {
-        self.inner.db.flush()?;
-        Ok(())
+        let db = self.inner.db.clone();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new().name("tapedeck-flush".into()).spawn(move || {
+            let _ = tx.send(db.flush());
+        })?;
+        match rx.recv_timeout(FLUSH_TIMEOUT) {
+            Ok(result) => {
+                result?;
+                Ok(())
+            }
+            Err(_) => Err(LogError::Stalled { seconds: FLUSH_TIMEOUT.as_secs() }),
+        }
     }
 }
+
+/// How long a flush may take before the storage counts as stalled.
+pub const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Opens the database, waiting while another process holds its lock.
 fn open_db(path: &Path) -> Result<sled::Db> {

@@ -26,6 +26,10 @@ pub struct WriterConfig {
     pub flush_interval: Duration,
     /// Most records that may wait before a flush.
     pub flush_records: usize,
+    /// Stop with `LogError::DiskFull` after a flush that leaves less free space than this on
+    /// the recording's filesystem: stopping while there is room keeps the recording whole,
+    /// whereas sled 0.34 can hang on a write that hit a full disk.
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for WriterConfig {
@@ -35,6 +39,7 @@ impl Default for WriterConfig {
             compression: Compression::None,
             flush_interval: Duration::from_millis(100),
             flush_records: 16_384,
+            min_free_bytes: None,
         }
     }
 }
@@ -256,7 +261,20 @@ impl Writer {
         self.store.put_block(first_seq, bytes)?;
         self.stats.blocks += 1;
         self.pending.clear();
-        Ok(())
+        self.check_space()
+    }
+
+    /// After every stored block (a flush interval can write megabytes at full speed): below
+    /// the reserve, make what is stored durable while there is room, then stop.
+    fn check_space(&mut self) -> Result<()> {
+        let Some(required) = self.config.min_free_bytes else { return Ok(()) };
+        let available = self.store.available_space()?;
+        if available >= required {
+            return Ok(());
+        }
+        self.store.flush()?;
+        self.unflushed = 0;
+        Err(LogError::DiskFull { available, required })
     }
 
     /// Flushes and returns the counters.

@@ -92,3 +92,66 @@ fn crash_mid_write_leaves_a_clean_prefix() {
         assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64), "seq must stay contiguous");
     }
 }
+
+/// A tmpfs of `size` mounted on a temp dir, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.path().to_str().unwrap()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_record_cleanly_and_leaves_a_readable_recording() {
+    let Some(fs) = Tmpfs::mount("16m") else {
+        // Mounting needs root (CAP_SYS_ADMIN); the behaviour is the same on any full disk.
+        eprintln!("skipped: cannot mount a size-limited tmpfs on this machine");
+        return;
+    };
+    let (_served, addr, _copy) = crate::serve::serve(&["--speed", "max", "--loop"]);
+    let rec = fs.0.path().join("rec");
+    let (ws, rest) = (format!("ws://{addr}"), format!("http://{addr}"));
+    let out = crate::util::run(&[
+        "record",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTCUSDT",
+        "--streams",
+        "trade,quote,depth",
+        "--ws-url",
+        &ws,
+        "--rest-url",
+        &rest,
+        "--out",
+        rec.to_str().unwrap(),
+        "--duration",
+        "10m",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let last = out.stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(
+        last.contains("capture stopped: the disk is full while writing") && last.contains("--min-free-space"),
+        "{last}"
+    );
+    assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "one clear message: {}", out.stderr);
+    // Stopping at the reserve leaves room: the recording verifies where it is.
+    let verify = crate::util::run(&["verify", rec.to_str().unwrap(), "--json"]);
+    assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+    let records = read_all(&rec).unwrap();
+    assert!(!records.is_empty(), "a flushed prefix survives");
+    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+}

@@ -11,7 +11,7 @@ use tapedeck::model::{Event, Instrument, Record, SymbolTable};
 use crate::util::*;
 
 /// The serve child, killed when the test ends however it ends.
-struct Served(Child);
+pub(crate) struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Served {
 
 /// Starts `tapedeck serve` of a copy of the sample on a free port (a recording opens in one
 /// process at a time, and tests run in parallel); returns the child, its address and the copy.
-fn serve(extra: &[&str]) -> (Served, String, tempfile::TempDir) {
+pub(crate) fn serve(extra: &[&str]) -> (Served, String, tempfile::TempDir) {
     let copy = copy_recording(&root().join(SAMPLE));
     let mut child = tapedeck()
         .args(["serve", copy.path().to_str().unwrap(), "--bind", "127.0.0.1:0"])
