@@ -45,6 +45,7 @@ fn symbols(exchange: Exchange) -> Vec<SymbolInfo> {
         Exchange::Binance => Instrument::new(exchange, "BTC", "USDT", "BTCUSDT"),
         Exchange::Gate => Instrument::new(exchange, "BTC", "USDT", "BTC_USDT"),
         Exchange::Lbank => Instrument::new(exchange, "BTC", "USDT", "btc_usdt"),
+        Exchange::Bittrex => unreachable!("import-only: no normalizer to benchmark"),
     };
     vec![SymbolInfo {
         instrument: btc,

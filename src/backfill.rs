@@ -82,6 +82,8 @@ pub enum BackfillError {
     Foreign { path: String, found: String, exchange: Exchange },
     #[error("{stream}: the venue returned nothing new after {cursor} (no progress)")]
     NoProgress { stream: String, cursor: String },
+    #[error("{exchange}: import-only venue, no REST history to fetch")]
+    NoAdapter { exchange: Exchange },
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -175,7 +177,8 @@ impl Backfill {
     /// An unsupported kind or interval, an unknown symbol, a recording from another source, or
     /// a symbol list that cannot be fetched.
     pub async fn prepare(config: Config, out: &Path) -> Result<Backfill, BackfillError> {
-        let venue = crate::exchange::venue(config.exchange).expect("every exchange has an adapter");
+        let venue =
+            crate::exchange::venue(config.exchange).ok_or(BackfillError::NoAdapter { exchange: config.exchange })?;
         let kinds: Vec<HistoryKind> = config
             .kline_s
             .map(HistoryKind::Klines)

@@ -34,6 +34,8 @@ pub mod model;
 pub mod output;
 /// Replay: merged, filtered, paced record streams from recordings.
 pub mod replay;
+/// Cross-pair scan: top volume ratios and latest waves over all instruments, per bucket.
+pub mod scan;
 /// Serving recordings back in a venue's own wire protocol (`tapedeck serve`).
 pub mod serve;
 /// Built-in strategies (`wave-follow`, `volume-breakout`) and the `--strategy` spec.

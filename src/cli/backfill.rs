@@ -24,7 +24,7 @@ Rerun the same command to continue after an interruption: progress is read back 
 recording, so nothing is fetched into it twice. Candles whose bucket has not ended are left
 for a later run. Buckets the venue skips become gap status records.")]
 pub struct Args {
-    /// Exchange to fetch from: binance, gate or lbank
+    /// Exchange to fetch from: binance, gate or lbank (bittrex is import-only)
     #[arg(long, value_name = "EXCHANGE")]
     exchange: Exchange,
     /// Symbols, comma-separated, as the venue spells them (ADABTC, BTC_USDT) or BASE/QUOTE
@@ -64,6 +64,12 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.exchange.has_capture() {
+        anyhow::bail!(
+            "--exchange {}: import-only venue (tapedeck import ohlcv); it has no REST history",
+            args.exchange
+        );
+    }
     let symbols: Vec<String> = args.symbols.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     if symbols.is_empty() {
         anyhow::bail!("--symbols: no symbols given");

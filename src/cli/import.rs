@@ -1,9 +1,12 @@
 //! `tapedeck import FORMAT FILE... --symbol SYM --out REC`: build a recording from files.
 //!
 //! Formats: Binance public dumps (`binance-trades`, `binance-aggtrades`, `binance-klines`,
-//! .csv or .zip) and `hftbacktest` (hftbacktest's Binance collector output). Imports append
-//! to an existing recording, keeping seq contiguous; dump imports validate every row first
-//! and refuse time ranges that overlap what the recording holds, unless `--allow-overlap`.
+//! .csv or .zip), `ohlcv` (7-column candles of any venue, such as Bittrex's, one pair per
+//! file, the pair from `--symbol` or each file's name) and `hftbacktest` (hftbacktest's
+//! Binance collector output). Imports append to an existing recording, keeping seq
+//! contiguous; file imports validate every row first, merge the files of several
+//! instruments by time, and refuse time ranges that overlap what the recording holds,
+//! unless `--allow-overlap`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,31 +24,44 @@ pub enum Source {
     BinanceAggtrades,
     /// data.binance.vision klines (12 columns), or open_time_ms,open_time_utc,open,high,low,close,volume
     BinanceKlines,
+    /// Candles of any venue (needs --exchange): open_time_ms,open_time_utc,open,high,low,close,volume
+    Ohlcv,
     /// hftbacktest collector files: gzip text, `<recv ns> <Binance combined-stream JSON>` per line
     Hftbacktest,
 }
 
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Example:\n  tapedeck import hftbacktest btcusdt_20240808.gz --symbol BTCUSDT --out recordings/btcusdt"
-)]
+#[command(after_help = "Examples:
+  tapedeck import hftbacktest btcusdt_20240808.gz --symbol BTCUSDT --out recordings/btcusdt
+  tapedeck import ohlcv ADA_BTC-5m.csv --exchange bittrex --symbol ADA/BTC --out recordings/ada
+  tapedeck import ohlcv tests/fixtures/bittrex_5m_multi/*.csv --exchange bittrex --symbol-from-filename \\
+    --out recordings/bittrex")]
 pub struct Args {
     /// What wrote the files
     #[arg(value_enum)]
     source: Source,
-    /// Input files, imported in the order given
+    /// Input files; one instrument's rows keep the order given, instruments merge by time
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// The venue symbol the files are about, as the venue spells it (BTCUSDT)
-    #[arg(long)]
-    symbol: String,
+    /// The venue symbol the files are about, as the venue spells it (BTCUSDT); for ohlcv,
+    /// BASE/QUOTE (ADA/BTC)
+    #[arg(long, required_unless_present = "symbol_from_filename")]
+    symbol: Option<String>,
+    /// ohlcv: each file's pair from its name (ADA_BTC-5m.csv is ADA/BTC), so files of
+    /// several pairs import into one recording
+    #[arg(long, conflicts_with_all = ["symbol", "canonical"])]
+    symbol_from_filename: bool,
     /// Canonical BASE/QUOTE for --symbol; by default split on a known quote asset
     #[arg(long, value_name = "BASE/QUOTE")]
     canonical: Option<String>,
+    /// The venue the files come from: required for ohlcv (e.g. bittrex); the other formats
+    /// are Binance's
+    #[arg(long, value_name = "EXCHANGE")]
+    exchange: Option<Exchange>,
     /// Recording directory to create or append to
     #[arg(long, value_name = "REC")]
     out: PathBuf,
-    /// Kline interval (binance-klines); by default read from the file name (ADABTC-1m-...)
+    /// Kline interval (binance-klines, ohlcv); by default read from the file name (ADABTC-1m-..., ADA_BTC-5m.csv)
     #[arg(long, value_name = "TF", value_parser = crate::model::time::parse_timeframe)]
     interval: Option<u32>,
     /// Accept rows older than what the recording already holds
@@ -63,10 +79,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let instrument = resolve_instrument(&args)?;
-    if args.source != Source::Hftbacktest {
-        return run_dump(&args, &instrument);
+    let exchange = resolve_exchange(&args)?;
+    if args.symbol_from_filename && args.source != Source::Ohlcv {
+        anyhow::bail!("--symbol-from-filename applies to ohlcv files (ADA_BTC-5m.csv)");
     }
+    if args.source != Source::Hftbacktest {
+        return run_files(&args, exchange);
+    }
+    let instrument = resolve_instrument(&args)?;
     let mut meta = RecordingMeta::new(&format!("import:{}", source_name(args.source)), now_ns());
     meta.command_lines.push(std::env::args().collect());
     let config = WriterConfig {
@@ -109,32 +129,41 @@ fn source_name(source: Source) -> &'static str {
         Source::BinanceTrades => "binance-trades",
         Source::BinanceAggtrades => "binance-aggtrades",
         Source::BinanceKlines => "binance-klines",
+        Source::Ohlcv => "ohlcv",
         Source::Hftbacktest => "hftbacktest",
     }
 }
 
-/// Binance dumps: validate every file, then append, so a bad row leaves nothing behind.
-fn run_dump(args: &Args, instrument: &Instrument) -> anyhow::Result<ExitCode> {
+/// Dumps and OHLCV files: validate every file, then append the instruments' rows merged by
+/// time, so a bad row leaves nothing behind and seq order is time order.
+fn run_files(args: &Args, exchange: Exchange) -> anyhow::Result<ExitCode> {
     use crate::import::binance::{Layout, interval_from_name, parse, read_text};
-    let mut last_ts = match crate::log::Reader::open(&args.out) {
+    let existing_last = match crate::log::Reader::open(&args.out) {
         Ok(reader) => reader.ts_recv_span()?.map(|(_, last)| last),
         Err(crate::log::LogError::NotARecording { .. }) => None,
         Err(e) => return Err(anyhow::anyhow!(e).context(format!("cannot open {}", args.out.display()))),
     };
-    let existing_last = last_ts;
+    let fixed = if args.symbol_from_filename { None } else { Some(resolve_file_instrument(args, exchange, None)?) };
+    // Keyed by instrument, so the merge breaks ties the same way whatever the file order.
+    let mut streams: std::collections::BTreeMap<Instrument, Vec<crate::import::binance::Row>> =
+        std::collections::BTreeMap::new();
     let bar = super::progress_bar(Some(args.files.len() as u64), "validating files");
-    let mut files = Vec::new();
     let mut skipped = 0;
     for file in &args.files {
+        let instrument = match &fixed {
+            Some(instrument) => instrument.clone(),
+            None => resolve_file_instrument(args, exchange, Some(file))?,
+        };
+        let interval = || {
+            args.interval
+                .or_else(|| interval_from_name(file))
+                .ok_or_else(|| anyhow::anyhow!("--interval is required: {} names no interval", file.display()))
+        };
         let layout = match args.source {
             Source::BinanceTrades => Layout::Trades,
             Source::BinanceAggtrades => Layout::AggTrades,
-            _ => Layout::Klines {
-                interval_s: args
-                    .interval
-                    .or_else(|| interval_from_name(file))
-                    .ok_or_else(|| anyhow::anyhow!("--interval is required: {} names no interval", file.display()))?,
-            },
+            Source::Ohlcv => Layout::Ohlcv { interval_s: interval()? },
+            _ => Layout::Klines { interval_s: interval()? },
         };
         let text = read_text(file)?;
         let parsed = parse(file, &text, layout, args.skip_bad_rows)?;
@@ -142,9 +171,12 @@ fn run_dump(args: &Args, instrument: &Instrument) -> anyhow::Result<ExitCode> {
             eprintln!("skipped {sample}");
         }
         skipped += parsed.skipped;
+        let stream = streams.entry(instrument).or_default();
+        // Time only has to go forward per instrument: the merge interleaves instruments.
+        let mut last_ts = stream.last().map(|r| r.ts_exchange).or(existing_last);
         for (i, row) in parsed.rows.iter().enumerate() {
             if !args.allow_overlap && last_ts.is_some_and(|last| row.ts_exchange < last) {
-                let what = if i == 0 && existing_last == last_ts && existing_last.is_some() {
+                let what = if i == 0 && stream.is_empty() {
                     "starts before the end of what the recording already holds"
                 } else {
                     "goes back in time"
@@ -159,7 +191,7 @@ fn run_dump(args: &Args, instrument: &Instrument) -> anyhow::Result<ExitCode> {
             }
             last_ts = Some(row.ts_exchange);
         }
-        files.push(parsed.rows);
+        stream.extend(parsed.rows);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -167,6 +199,12 @@ fn run_dump(args: &Args, instrument: &Instrument) -> anyhow::Result<ExitCode> {
     meta.command_lines.push(std::env::args().collect());
     meta.notes.insert("import.ts_recv".into(), "equal to ts_exchange (imported, not received)".into());
     meta.notes.insert("import.timestamps".into(), "dump times in ms or µs (>= 10^14), converted to ns".into());
+    if matches!(args.source, Source::BinanceKlines | Source::Ohlcv) {
+        meta.notes.insert(
+            "import.candles".into(),
+            "closed candles at their close time: the file's close_time, or open_time + interval - 1 ms".into(),
+        );
+    }
     let config = WriterConfig {
         block_records: args.block_records as usize,
         compression: args.compression,
@@ -175,42 +213,89 @@ fn run_dump(args: &Args, instrument: &Instrument) -> anyhow::Result<ExitCode> {
     };
     let mut writer = Writer::open(&args.out, meta, config)
         .with_context(|| format!("cannot open {} for writing", args.out.display()))?;
-    let id = writer.intern(instrument)?;
+    let ids = streams.keys().map(|instrument| writer.intern(instrument)).collect::<Result<Vec<_>, _>>()?;
     let first_seq = writer.next_seq();
-    for row in files.into_iter().flatten() {
+    let instruments = streams.len();
+    for (rank, row) in crate::import::merge_by_time(streams.into_values().collect()) {
         writer.append(crate::model::Record {
             seq: 0,
             ts_exchange: row.ts_exchange,
             ts_recv: row.ts_exchange,
-            exchange: Exchange::Binance,
-            instrument: id,
+            exchange,
+            instrument: ids[rank],
             event: row.event,
         })?;
     }
     let stats = writer.close()?;
     eprintln!(
-        "imported {} records (seq {}..{}) into {}{}",
+        "imported {} records (seq {}..{}{}) into {}{}",
         stats.next_seq - first_seq,
         first_seq,
         stats.next_seq,
+        if instruments > 1 { format!(", {instruments} instruments") } else { String::new() },
         args.out.display(),
         if skipped > 0 { format!("; skipped {skipped} bad rows") } else { String::new() }
     );
     Ok(ExitCode::SUCCESS)
 }
 
+/// The venue of the files: ohlcv names it, every other format is Binance's.
+fn resolve_exchange(args: &Args) -> anyhow::Result<Exchange> {
+    match (args.source, args.exchange) {
+        (Source::Ohlcv, Some(exchange)) => Ok(exchange),
+        (Source::Ohlcv, None) => anyhow::bail!("--exchange is required for ohlcv files (e.g. --exchange bittrex)"),
+        (_, None | Some(Exchange::Binance)) => Ok(Exchange::Binance),
+        (source, Some(other)) => {
+            anyhow::bail!(
+                "--exchange {other}: {} files are Binance's (use ohlcv for other venues)",
+                source_name(source)
+            )
+        }
+    }
+}
+
+/// The instrument of `file` (None: of every file, from --symbol). OHLCV files carry no venue
+/// spelling, so their venue symbol is the canonical one.
+fn resolve_file_instrument(
+    args: &Args,
+    exchange: Exchange,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Instrument> {
+    if args.source != Source::Ohlcv {
+        return resolve_instrument(args);
+    }
+    if args.canonical.is_some() {
+        anyhow::bail!("--canonical applies to Binance symbols; ohlcv takes --symbol BASE/QUOTE");
+    }
+    let (base, quote) = match (file, &args.symbol) {
+        (Some(file), _) => crate::import::ohlcv::pair_from_name(file).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--symbol-from-filename: {} does not start with BASE_QUOTE- (as in ADA_BTC-5m.csv)",
+                file.display()
+            )
+        })?,
+        (None, Some(symbol)) => crate::import::ohlcv::parse_pair(symbol, &['/', '_', '-'])
+            .ok_or_else(|| anyhow::anyhow!("--symbol {symbol}: ohlcv needs BASE/QUOTE, as in ADA/BTC"))?,
+        (None, None) => anyhow::bail!("give --symbol BASE/QUOTE or --symbol-from-filename"),
+    };
+    let mut instrument = Instrument::new(exchange, &base, &quote, "");
+    instrument.venue_symbol = instrument.symbol.clone();
+    Ok(instrument)
+}
+
 fn resolve_instrument(args: &Args) -> anyhow::Result<Instrument> {
+    let symbol = args.symbol.as_deref().ok_or_else(|| anyhow::anyhow!("--symbol is required"))?;
     match &args.canonical {
         Some(c) => {
             let (base, quote) = c
                 .split_once('/')
                 .filter(|(b, q)| !b.is_empty() && !q.is_empty())
                 .ok_or_else(|| anyhow::anyhow!("--canonical must look like BASE/QUOTE, got {c:?}"))?;
-            Ok(Instrument::new(Exchange::Binance, base, quote, &args.symbol))
+            Ok(Instrument::new(Exchange::Binance, base, quote, symbol))
         }
-        None => crate::exchange::binance::SymbolMap::default().resolve(&args.symbol).map_err(|_| {
-            anyhow::anyhow!("--symbol {}: no known quote asset; give --canonical BASE/QUOTE", args.symbol)
-        }),
+        None => crate::exchange::binance::SymbolMap::default()
+            .resolve(symbol)
+            .map_err(|_| anyhow::anyhow!("--symbol {symbol}: no known quote asset; give --canonical BASE/QUOTE")),
     }
 }
 

@@ -20,6 +20,7 @@ mod paper;
 mod replay;
 mod results;
 mod runs;
+mod scan;
 mod serve;
 mod sweep;
 mod symbols;
@@ -68,6 +69,8 @@ enum Command {
     Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
+    /// Detectors over all instruments: top volume ratios and latest waves, once per bucket
+    Scan(scan::Args),
     /// Alert backtest: alerts per day and symbol, bursts, digests and queue delays under Telegram pacing
     AlertsReport(alerts_report::Args),
     /// Run a strategy over recordings with a simulated broker: metrics, trades, HTML report
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args),
         Command::Backfill(args) => backfill::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Scan(args) => scan::run(args),
         Command::AlertsReport(args) => alerts_report::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Sweep(args) => sweep::run(args),

@@ -7,7 +7,7 @@ use crate::model::Exchange;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// binance, gate or lbank
+    /// binance, gate or lbank (bittrex is import-only: no symbol list)
     #[arg(long)]
     exchange: Exchange,
     /// Only pairs quoted in this asset, e.g. USDT
@@ -25,8 +25,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let venue = crate::exchange::venue(args.exchange)
-        .ok_or_else(|| anyhow::anyhow!("--exchange {}: not supported yet", args.exchange))?;
+    let venue = crate::exchange::venue(args.exchange).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--exchange {}: import-only venue (tapedeck import ohlcv); it has no symbol list",
+            args.exchange
+        )
+    })?;
     let defaults = venue.default_endpoints();
     let endpoints = Endpoints { ws: defaults.ws, rest: args.rest_url.clone().unwrap_or(defaults.rest) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

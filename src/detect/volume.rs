@@ -36,14 +36,29 @@ impl Params {
     }
 }
 
-#[derive(Debug, Default)]
-struct State {
+/// One instrument's baseline: the mean of the previous `ma` candle volumes (flat candles
+/// count as 0). Shared with `scan`, so its ratios are the ones this detector tests.
+#[derive(Debug, Default, Clone)]
+pub struct Baseline {
     previous: VecDeque<f64>,
+}
+
+impl Baseline {
+    /// The baseline of a candle of `volume` (`None` until `ma` candles came before it);
+    /// then that candle joins the window.
+    pub fn push(&mut self, ma: usize, volume: f64) -> Option<f64> {
+        let baseline = (self.previous.len() == ma).then(|| self.previous.iter().sum::<f64>() / ma as f64);
+        if baseline.is_some() {
+            self.previous.pop_front();
+        }
+        self.previous.push_back(volume);
+        baseline
+    }
 }
 
 pub struct Volume {
     params: Params,
-    states: Vec<State>,
+    states: Vec<Baseline>,
 }
 
 impl Volume {
@@ -72,28 +87,24 @@ impl Detector for Volume {
         let state = slot(&mut self.states, bar.instrument);
         let volume = bar.volume.to_f64();
         let quote_volume = bar.quote_volume.map_or(f64::INFINITY, |q| q.to_f64());
-        if state.previous.len() == p.ma {
-            let baseline = state.previous.iter().sum::<f64>() / p.ma as f64;
-            if baseline > 0.0 && volume >= p.k * baseline && quote_volume >= p.min_quote {
-                out.push(Signal {
-                    seq: cause.seq,
-                    ts: cause.ts_exchange,
-                    exchange: cause.exchange,
-                    instrument: bar.instrument,
-                    detector: "volume",
-                    params,
-                    body: SignalBody::Volume {
-                        bucket_start: bar.open_time,
-                        volume,
-                        baseline,
-                        ratio: volume / baseline,
-                        quote_volume,
-                    },
-                });
-            }
-            state.previous.pop_front();
+        let Some(baseline) = state.push(p.ma, volume) else { return };
+        if baseline > 0.0 && volume >= p.k * baseline && quote_volume >= p.min_quote {
+            out.push(Signal {
+                seq: cause.seq,
+                ts: cause.ts_exchange,
+                exchange: cause.exchange,
+                instrument: bar.instrument,
+                detector: "volume",
+                params,
+                body: SignalBody::Volume {
+                    bucket_start: bar.open_time,
+                    volume,
+                    baseline,
+                    ratio: volume / baseline,
+                    quote_volume,
+                },
+            });
         }
-        state.previous.push_back(volume);
     }
 }
 

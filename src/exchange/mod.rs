@@ -241,12 +241,13 @@ impl Default for RestBudget {
     }
 }
 
-/// The capture adapter for `exchange`, where one exists yet.
+/// The capture adapter for `exchange`; `None` for import-only venues (Bittrex).
 pub fn venue(exchange: Exchange) -> Option<Box<dyn Venue>> {
     match exchange {
         Exchange::Binance => Some(Box::new(binance::BinanceVenue)),
         Exchange::Gate => Some(Box::new(gate::GateVenue)),
         Exchange::Lbank => Some(Box::new(lbank::LbankVenue)),
+        Exchange::Bittrex => None,
     }
 }
 
@@ -466,5 +467,15 @@ mod tests {
             let got = check_event(&event, 10).map_err(|e| e.to_string());
             assert_eq!(got, expected.map_err(str::to_string), "{name}");
         }
+    }
+
+    /// Import-only venues have no adapter, so capture, backfill and symbols refuse them
+    /// instead of reaching a network they do not have.
+    #[test]
+    fn only_import_only_venues_lack_an_adapter() {
+        for exchange in Exchange::ALL {
+            assert_eq!(venue(exchange).is_some(), exchange.has_capture(), "{exchange}");
+        }
+        assert!(venue(Exchange::Bittrex).is_none());
     }
 }

@@ -4,8 +4,14 @@
 //! Timestamps may be ms or µs (the spot dumps switched to µs in 2025): a value of 10^14 or
 //! more is µs, since 10^14 ms is the year 5138. Kline files may also be the 7-column
 //! `open_time_ms,open_time_utc,open,high,low,close,volume` layout (freqtrade's), recognised
-//! by its header. Every row is validated before anything is written, so a bad file leaves
-//! the recording untouched; errors name the file and line.
+//! by its header. [`Layout::Ohlcv`] is that 7-column layout from any venue (`import ohlcv`),
+//! parsed by the same code with stricter checks, since nothing else vouches for such files.
+//! Every row is validated before anything is written, so a bad file leaves the recording
+//! untouched; errors name the file and line.
+//!
+//! A closed candle's `ts_exchange` is its last millisecond (`open_time + interval − 1 ms`,
+//! Binance's `close_time`): a candle is only known once its bucket has ended, so replay must
+//! not see it at its open time.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -22,7 +28,14 @@ pub enum Layout {
     AggTrades,
     /// 12-column klines, or the 7-column layout with a header
     Klines { interval_s: u32 },
+    /// `open_time_ms,open_time_utc,open,high,low,close,volume`, header optional, any venue.
+    /// Also checked: the UTC column agrees with the ms one, prices are positive,
+    /// low ≤ open, close ≤ high, and open times strictly increase down the file.
+    Ohlcv { interval_s: u32 },
 }
+
+/// The header of the 7-column layout.
+pub const OHLCV_HEADER: &str = "open_time_ms,open_time_utc,open,high,low,close,volume";
 
 /// One parsed row: its exchange time and event.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +93,9 @@ pub fn read_text(path: &Path) -> Result<String, ImportError> {
 pub fn parse(path: &Path, text: &str, layout: Layout, skip_bad_rows: bool) -> Result<Parsed, ImportError> {
     let shown = path.display().to_string();
     let mut parsed = Parsed::default();
-    let mut seven_column = false;
+    let ohlcv = matches!(layout, Layout::Ohlcv { .. });
+    let mut seven_column = ohlcv;
+    let mut previous_open = None;
     for (index, line) in text.as_bytes().lines().enumerate() {
         let line_no = index as u64 + 1;
         let line = line.map_err(|source| ImportError::Io { path: shown.clone(), source })?;
@@ -90,9 +105,24 @@ pub fn parse(path: &Path, text: &str, layout: Layout, skip_bad_rows: bool) -> Re
         }
         if index == 0 && !line.starts_with(|c: char| c.is_ascii_digit()) {
             seven_column = line.starts_with("open_time_ms,open_time_utc,");
+            // A different header means different columns; guessing their order would
+            // import wrong numbers without an error.
+            if ohlcv && line != OHLCV_HEADER {
+                return Err(ImportError::Line {
+                    path: shown,
+                    line: line_no,
+                    detail: format!("expected the header {OHLCV_HEADER} (or none), found {line:?}"),
+                });
+            }
             continue;
         }
-        match parse_row(line, layout, seven_column) {
+        let row = parse_row(line, layout, seven_column).and_then(|row| {
+            if ohlcv {
+                check_order(&row, &mut previous_open)?;
+            }
+            Ok(row)
+        });
+        match row {
             Ok(row) => parsed.rows.push(row),
             Err(detail) if skip_bad_rows => {
                 parsed.skipped += 1;
@@ -111,8 +141,8 @@ fn parse_row(line: &str, layout: Layout, seven_column: bool) -> Result<Row, Stri
     let want = match layout {
         Layout::Trades => 7,
         Layout::AggTrades => 8,
-        Layout::Klines { .. } if seven_column => 7,
-        Layout::Klines { .. } => 12,
+        Layout::Klines { .. } | Layout::Ohlcv { .. } if seven_column => 7,
+        Layout::Klines { .. } | Layout::Ohlcv { .. } => 12,
     };
     if cols.len() != want {
         return Err(format!("expected {want} columns, found {}", cols.len()));
@@ -139,6 +169,11 @@ fn parse_row(line: &str, layout: Layout, seven_column: bool) -> Result<Row, Stri
                 trade_id: Some(int(cols[0], "agg_id")?),
             }),
         }),
+        Layout::Ohlcv { interval_s } => {
+            let row = parse_row(line, Layout::Klines { interval_s }, true)?;
+            check_ohlcv(&row, cols[1])?;
+            Ok(row)
+        }
         Layout::Klines { interval_s } => {
             let open_time = time(cols[0], "open_time")?;
             let interval_ns = interval_s as u64 * 1_000_000_000;
@@ -166,6 +201,42 @@ fn parse_row(line: &str, layout: Layout, seven_column: bool) -> Result<Row, Stri
             })
         }
     }
+}
+
+/// The checks [`Layout::Ohlcv`] adds to a parsed 7-column row; `utc` is its open_time_utc.
+fn check_ohlcv(row: &Row, utc: &str) -> Result<(), String> {
+    let Event::Candle(candle) = &row.event else { unreachable!("klines parse to candles") };
+    let stated = crate::model::time::parse_utc(utc).map_err(|e| format!("column open_time_utc: {e}"))?;
+    if stated != candle.open_time {
+        return Err(format!(
+            "column open_time_utc: {utc} is not open_time_ms ({})",
+            crate::model::time::format_utc(candle.open_time)
+        ));
+    }
+    crate::exchange::check_event(&row.event, 0).map_err(|e| e.to_string())?;
+    let (body_low, body_high) = (candle.open.min(candle.close), candle.open.max(candle.close));
+    if candle.low > body_low {
+        return Err(format!("column low: {} is above the open or close {body_low}", candle.low));
+    }
+    if candle.high < body_high {
+        return Err(format!("column high: {} is below the open or close {body_high}", candle.high));
+    }
+    Ok(())
+}
+
+/// One candle per bucket, in order: a repeated or earlier open time within a file means a
+/// broken export, and replaying it would count the bucket twice.
+fn check_order(row: &Row, previous_open: &mut Option<Nanos>) -> Result<(), String> {
+    let Event::Candle(candle) = &row.event else { unreachable!("klines parse to candles") };
+    if let Some(previous) = previous_open.filter(|previous| candle.open_time <= *previous) {
+        return Err(format!(
+            "open time {} does not follow the previous row's {}",
+            crate::model::time::format_utc(candle.open_time),
+            crate::model::time::format_utc(previous)
+        ));
+    }
+    *previous_open = Some(candle.open_time);
+    Ok(())
 }
 
 fn dec(text: &str, column: &str) -> Result<Decimal, String> {
@@ -200,10 +271,22 @@ fn taker(text: &str) -> Result<Side, String> {
     }
 }
 
-/// The interval in a dump's file name (`ADABTC-1m-2021-11-27.csv` → 60).
+/// The interval in a dump's file name (`ADABTC-1m-2021-11-27.csv` → 60,
+/// `ADA_BTC-5m.csv` → 300).
 pub fn interval_from_name(path: &Path) -> Option<u32> {
     let name = path.file_name()?.to_str()?;
+    let name = strip_extensions(name);
     name.split('-').find_map(|part| crate::model::time::parse_timeframe(part).ok())
+}
+
+/// `ADA_BTC-5m.csv.zip` → `ADA_BTC-5m`: only the extensions importers read, so a dot
+/// inside a name survives.
+pub(crate) fn strip_extensions(name: &str) -> &str {
+    let mut name = name;
+    for ext in [".zip", ".ZIP", ".csv", ".CSV"] {
+        name = name.strip_suffix(ext).unwrap_or(name);
+    }
+    name
 }
 
 #[cfg(test)]
@@ -252,5 +335,57 @@ mod tests {
         assert_eq!(interval_from_name(Path::new("ADABTC-1m-2021-11-27.csv")), Some(60));
         assert_eq!(interval_from_name(Path::new("XRPETH-5m-2019-10-11_2019-10-13.csv")), Some(300));
         assert_eq!(interval_from_name(Path::new("BTCUSDT-trades.csv")), None);
+        assert_eq!(interval_from_name(Path::new("ADA_BTC-5m.csv")), Some(300));
+        assert_eq!(interval_from_name(Path::new("dir/ZEC_BTC-1h.csv.zip")), Some(3600));
+    }
+
+    #[test]
+    fn ohlcv_rows_table() {
+        let layout = Layout::Ohlcv { interval_s: 300 };
+        let cases = [
+            (
+                "1515560100000,2018-01-10T04:55:00Z,0.00005330,0.00005330,0.00005288,0.00005290,431401.97869504",
+                Ok((1_515_560_399_999_000_000, "0.00005290", "431401.97869504")),
+            ),
+            ("1515560100000,2018-01-10T04:55:00Z,1,1,1,1", Err("expected 7 columns, found 6")),
+            (
+                "1515560100000,2018-01-10T05:00:00Z,1,1,1,1,1",
+                Err("column open_time_utc: 2018-01-10T05:00:00Z is not open_time_ms (2018-01-10T04:55:00.000Z)"),
+            ),
+            ("1515560100000,2018-01-10T04:55:00Z,1,2,0,1,1", Err("rejected: candle price 0 is not positive")),
+            ("1515560100000,2018-01-10T04:55:00Z,1,2,1,1,-1", Err("column volume: negative quantity -1")),
+            ("1515560100000,2018-01-10T04:55:00Z,1,2,1.5,3,1", Err("column low: 1.5 is above the open or close 1")),
+            ("1515560100000,2018-01-10T04:55:00Z,1,2,1,3,1", Err("column high: 2 is below the open or close 3")),
+            ("1515560100000,2018-01-10T04:55:00Z,1,1.0,1,1,0", Ok((1_515_560_399_999_000_000, "1", "0"))),
+        ];
+        for (line, expected) in cases {
+            let got = parse_row(line, layout, true).map(|r| match r.event {
+                Event::Candle(c) => (r.ts_exchange, c.close.to_string(), c.volume.to_string()),
+                _ => unreachable!(),
+            });
+            let expected = expected.map(|(ts, c, v)| (ts, c.to_string(), v.to_string())).map_err(str::to_string);
+            assert_eq!(got, expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn ohlcv_files_name_the_bad_line() {
+        let parse_text = |text: &str| {
+            parse(Path::new("ADA_BTC-5m.csv"), text, Layout::Ohlcv { interval_s: 300 }, false).map(|p| p.rows.len())
+        };
+        let row = |ms: u64, utc: &str| format!("{ms},{utc},1,1,1,1,1\n");
+        let a = row(1_515_560_100_000, "2018-01-10T04:55:00Z");
+        let b = row(1_515_560_400_000, "2018-01-10T05:00:00Z");
+        assert_eq!(parse_text(&format!("{OHLCV_HEADER}\n{a}{b}")).unwrap(), 2);
+        assert_eq!(parse_text(&format!("{a}{b}")).unwrap(), 2, "the header is optional");
+        let cases = [
+            (format!("{OHLCV_HEADER}\n{a}{a}"), "ADA_BTC-5m.csv:3: open time 2018-01-10T04:55:00.000Z does not follow"),
+            (format!("{OHLCV_HEADER}\n{b}{a}"), "ADA_BTC-5m.csv:3: open time 2018-01-10T04:55:00.000Z does not follow"),
+            (format!("date,open,high,low,close,volume\n{a}"), "ADA_BTC-5m.csv:1: expected the header"),
+        ];
+        for (text, prefix) in cases {
+            let err = parse_text(&text).unwrap_err().to_string();
+            assert!(err.starts_with(prefix), "{err}");
+        }
     }
 }

@@ -10,7 +10,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A venue tapedeck can capture from.
+/// A venue whose data tapedeck records: captured live, or imported from files.
+///
+/// Records encode this by variant index, so new venues go at the end: reordering would
+/// change what existing recordings decode to.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, bincode::Encode, bincode::Decode,
 )]
@@ -19,17 +22,27 @@ pub enum Exchange {
     Binance,
     Gate,
     Lbank,
+    /// Import-only: Bittrex closed, so its data comes from files (`import ohlcv`), never
+    /// from a capture adapter.
+    Bittrex,
 }
 
 impl Exchange {
-    pub const ALL: [Exchange; 3] = [Exchange::Binance, Exchange::Gate, Exchange::Lbank];
+    pub const ALL: [Exchange; 4] = [Exchange::Binance, Exchange::Gate, Exchange::Lbank, Exchange::Bittrex];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Exchange::Binance => "binance",
             Exchange::Gate => "gate",
             Exchange::Lbank => "lbank",
+            Exchange::Bittrex => "bittrex",
         }
+    }
+
+    /// Whether tapedeck can capture from (or backfill, or list symbols of) this venue;
+    /// the others only come from `import`.
+    pub fn has_capture(&self) -> bool {
+        !matches!(self, Exchange::Bittrex)
     }
 }
 
@@ -46,7 +59,8 @@ impl FromStr for Exchange {
             "binance" => Ok(Exchange::Binance),
             "gate" | "gateio" | "gate.io" => Ok(Exchange::Gate),
             "lbank" => Ok(Exchange::Lbank),
-            other => Err(format!("unknown exchange {other:?} (expected binance, gate or lbank)")),
+            "bittrex" => Ok(Exchange::Bittrex),
+            other => Err(format!("unknown exchange {other:?} (expected binance, gate, lbank or bittrex)")),
         }
     }
 }
@@ -123,5 +137,26 @@ impl SymbolTable {
 
     pub fn iter(&self) -> impl Iterator<Item = (InstrumentId, &Instrument)> {
         self.instruments.iter().enumerate().map(|(i, inst)| (InstrumentId(i as u32), inst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recordings store the variant index (bincode legacy: u32 LE); existing recordings stay
+    /// readable only while these never change.
+    #[test]
+    fn exchange_encodings_are_stable() {
+        let cases = [(Exchange::Binance, 0u32, "binance"), (Exchange::Gate, 1, "gate"), (Exchange::Lbank, 2, "lbank")];
+        let cases = cases.into_iter().chain([(Exchange::Bittrex, 3, "bittrex")]);
+        for (exchange, index, name) in cases {
+            let bytes = bincode::encode_to_vec(exchange, bincode::config::legacy()).unwrap();
+            assert_eq!(bytes, index.to_le_bytes(), "{exchange}");
+            assert_eq!(exchange.as_str(), name);
+            assert_eq!(name.parse::<Exchange>(), Ok(exchange));
+            assert_eq!(serde_json::to_string(&exchange).unwrap(), format!("\"{name}\""));
+        }
+        assert!(Exchange::ALL.iter().all(|e| e.has_capture() != (*e == Exchange::Bittrex)));
     }
 }

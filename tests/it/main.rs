@@ -12,6 +12,7 @@ mod capture;
 mod capture_venues;
 mod cli;
 mod crash;
+mod cross_pair;
 mod import;
 mod mock_binance;
 mod mock_gate;
