@@ -15,10 +15,20 @@ use crate::model::Record;
 
 const BLOCK_VERSION: u8 = 1;
 pub(crate) const HEADER_LEN: usize = 24;
-const CRC_AT: usize = 20;
+pub(crate) const CRC_AT: usize = 20;
 
 type Cfg = Configuration<LittleEndian, Fixint, NoLimit>;
 const CFG: Cfg = config::legacy();
+
+/// Most bytes one block's decode may claim for its containers. A real block stays far below
+/// (1024 records of 5000-level books are ~0.5 GiB in memory); the limit turns a crafted
+/// length prefix into an error instead of an allocation that aborts the process.
+const DECODE_LIMIT: usize = 4 << 30;
+type DecodeCfg = Configuration<LittleEndian, Fixint, bincode::config::Limit<DECODE_LIMIT>>;
+const DECODE_CFG: DecodeCfg = config::legacy().with_limit::<DECODE_LIMIT>();
+
+/// Largest decompressed payload a header may claim (lz4 output buffer), as above.
+const MAX_RAW_LEN: usize = 1 << 30;
 
 /// How block payloads are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -121,6 +131,9 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
     let payload: &[u8] = match bytes[1] {
         0 => stored,
         1 => {
+            if raw_len > MAX_RAW_LEN {
+                return Err(BlockError::Decompress(format!("claims {raw_len} bytes decompressed")));
+            }
             scratch.resize(raw_len, 0);
             let n =
                 lz4_flex::block::decompress_into(stored, scratch).map_err(|e| BlockError::Decompress(e.to_string()))?;
@@ -128,8 +141,9 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
         }
         other => return Err(BlockError::CompressionCode(other)),
     };
-    let mut decoder = DecoderImpl::new(SliceReader::new(payload), CFG, ());
-    out.reserve(header.count as usize);
+    let mut decoder = DecoderImpl::new(SliceReader::new(payload), DECODE_CFG, ());
+    // The count is only a hint: a record takes at least 30 encoded bytes.
+    out.reserve((header.count as usize).min(payload.len() / 30));
     for index in 0..header.count {
         let record: Record =
             bincode::Decode::decode(&mut decoder).map_err(|e| BlockError::Decode { index, detail: e.to_string() })?;

@@ -13,6 +13,7 @@ mod capture_venues;
 mod cli;
 mod crash;
 mod cross_pair;
+mod fuzz;
 mod import;
 mod mock_binance;
 mod mock_gate;

@@ -10,7 +10,7 @@ use tapedeck::model::{Event, EventKind, Exchange, Instrument, Record, SymbolTabl
 use crate::util::root;
 
 /// (receive ns, frame) for server frames; line 1 is the connect header.
-fn server_frames(text: &str) -> Vec<(u64, String)> {
+pub(crate) fn server_frames(text: &str) -> Vec<(u64, String)> {
     text.lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty() && !l.contains(" <- "))
