@@ -64,11 +64,15 @@ pub struct EngineStats {
     pub book_invalidations: u64,
 }
 
-/// Per-instrument candle state: built from trades, or taken from closed kline records
-/// when the instrument has no trades.
+/// Per-instrument candle state: built from trades; else taken from closed kline records;
+/// else, for instruments seen only through tickers (all-market ticker streams), derived from
+/// consecutive 24h-volume snapshots (docs/detectors.md, "Ticker-only instruments").
 #[derive(Default)]
 struct Series {
     has_trades: bool,
+    has_candles: bool,
+    /// The previous ticker's 24h base volume, for ticker-derived candles.
+    last_volume_24h: Option<crate::model::Decimal>,
     builders: Vec<CandleBuilder>,
 }
 
@@ -242,7 +246,28 @@ impl Engine {
                 }
                 None
             }
+            Event::Ticker(ticker) if !self.series[idx].has_trades && !self.series[idx].has_candles => {
+                let series = &mut self.series[idx];
+                if series.builders.is_empty() {
+                    series.builders =
+                        self.timeframes.iter().map(|tf| CandleBuilder::new(record.instrument, *tf)).collect();
+                }
+                // Activity between two snapshots is the rise of the rolling 24h volume; a fall
+                // (more volume left the window than came in) counts as none.
+                let volume = series
+                    .last_volume_24h
+                    .and_then(|before| ticker.volume_24h.checked_sub(&before))
+                    .filter(|d| !d.is_negative())
+                    .unwrap_or(crate::model::Decimal::ZERO);
+                series.last_volume_24h = Some(ticker.volume_24h);
+                for builder in &mut series.builders {
+                    builder.on_trade(record.ts_exchange, ticker.last, volume, &mut self.bars);
+                }
+                None
+            }
             Event::Candle(candle) if candle.closed && !self.series[idx].has_trades => {
+                self.series[idx].has_candles = true;
+                self.series[idx].builders.clear();
                 if self.timeframes.contains(&candle.interval_s) {
                     self.bars.push(Bar {
                         instrument: record.instrument,
@@ -313,5 +338,58 @@ impl Trading {
             each!(s, ctx => s.on_signal(&mut ctx, signal));
             deliver!();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Decimal, Exchange, Instrument, Ticker};
+
+    fn ticker(s: u64, last: &str, volume_24h: &str) -> Record {
+        Record {
+            seq: s,
+            ts_exchange: s * crate::model::NANOS_PER_SEC,
+            ts_recv: s * crate::model::NANOS_PER_SEC,
+            exchange: Exchange::Gate,
+            instrument: InstrumentId(0),
+            event: Event::Ticker(Box::new(Ticker {
+                last: last.parse().unwrap(),
+                volume_24h: volume_24h.parse().unwrap(),
+                quote_volume_24h: None,
+                high_24h: None,
+                low_24h: None,
+                best_bid: None,
+                best_ask: None,
+            })),
+        }
+    }
+
+    /// Ticker-only instruments: candles from `last`, volume from rises of the 24h volume.
+    #[test]
+    fn ticker_only_instruments_get_candles_from_24h_volume_deltas() {
+        let mut symbols = SymbolTable::new();
+        symbols.intern(&Instrument::new(Exchange::Gate, "BTC", "USDT", "BTC_USDT"));
+        let spec: crate::detect::DetectorSpec = "volume:timeframe=1m".parse().unwrap();
+        let mut engine = Engine::new(symbols, vec![spec.build()]);
+        let mut bars = Vec::new();
+        for r in [
+            ticker(10, "1.0", "100"),
+            ticker(30, "1.2", "103"),
+            ticker(70, "1.1", "103"),
+            ticker(130, "1.1", "101"),
+            ticker(250, "1.3", "110"),
+        ] {
+            engine.on_record(&r);
+            bars.extend(engine.closed_bars().iter().map(|b| (b.open_time / 1_000_000_000, b.open, b.close, b.volume)));
+        }
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let want = vec![
+            (0, d("1.0"), d("1.2"), d("3")),
+            (60, d("1.1"), d("1.1"), d("0")),
+            (120, d("1.1"), d("1.1"), d("0")),
+            (180, d("1.1"), d("1.1"), d("0")),
+        ];
+        assert_eq!(bars, want);
     }
 }
