@@ -6,6 +6,7 @@
 
 mod alert;
 mod alerts_report;
+mod analyze;
 mod backfill;
 mod backtest;
 mod bench;
@@ -69,6 +70,8 @@ enum Command {
     Repair(verify::RepairArgs),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
+    /// Ask for recordings and detector parameters, print the equivalent replay command, run it
+    Analyze(analyze::Args),
     /// Detectors over all instruments: top volume ratios and latest waves, once per bucket
     Scan(scan::Args),
     /// Alert backtest: alerts per day and symbol, bursts, digests and queue delays under Telegram pacing
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args),
         Command::Backfill(args) => backfill::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Analyze(args) => analyze::run(args),
         Command::Scan(args) => scan::run(args),
         Command::AlertsReport(args) => alerts_report::run(args),
         Command::Backtest(args) => backtest::run(args),

@@ -436,6 +436,36 @@ pub(crate) fn check_seq(
     }
 }
 
+/// Fuzzing entry (fuzz/): one frame through a fresh normalizer of `exchange`, with a few
+/// listed symbols so symbol lookups succeed for common pairs. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_normalize(exchange: crate::model::Exchange, frame: &str) -> usize {
+    use crate::model::Instrument;
+    let Some(venue) = venue(exchange) else { return 0 };
+    let pairs = [("BTC", "USDT"), ("ETH", "BTC"), ("LRC", "BTC")];
+    let symbols: Vec<SymbolInfo> = pairs
+        .iter()
+        .map(|(b, q)| {
+            let venue_symbol = match exchange {
+                crate::model::Exchange::Gate => format!("{b}_{q}"),
+                crate::model::Exchange::Lbank => format!("{}_{}", b.to_lowercase(), q.to_lowercase()),
+                _ => format!("{b}{q}"),
+            };
+            SymbolInfo {
+                instrument: Instrument::new(exchange, b, q, &venue_symbol),
+                status: "TRADING".into(),
+                tradable: true,
+                price_precision: None,
+                qty_precision: None,
+            }
+        })
+        .collect();
+    let mut normalizer = venue.normalizer(&symbols);
+    let mut out = Vec::new();
+    let _ = normalizer.normalize(frame, 1_700_000_000_000_000_000, &mut out);
+    out.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,3 +86,16 @@ pub fn disk_size(dir: &std::path::Path) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzzing entry (fuzz/): seals `bytes` with a valid checksum when they hold a header, then
+/// decodes them as a block. Returns how many records decoded, or None on an error.
+#[doc(hidden)]
+pub fn fuzz_decode_block(bytes: &mut [u8]) -> Option<usize> {
+    if bytes.len() >= block::HEADER_LEN {
+        bytes[block::CRC_AT..block::CRC_AT + 4].copy_from_slice(&[0; 4]);
+        let crc = crc32fast::hash(bytes);
+        bytes[block::CRC_AT..block::CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    block::decode(bytes, &mut out, &mut Vec::new()).ok().map(|_| out.len())
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::type_complexity)]
 
 mod alerts;
+mod analyze;
 mod backfill;
 mod backtest;
 mod bench;
