@@ -210,9 +210,12 @@ impl<'a> Pass<'a> {
                 self.send(Some(id), StreamKey::Depth, text.clone());
             }
             Event::BookSnapshot(s) => {
-                let served = &mut state.books.lock().expect("books lock")[id.0 as usize];
-                served.book.apply_snapshot(s);
-                served.recorded = Some(s.clone());
+                {
+                    let served = &mut state.books.lock().expect("books lock")[id.0 as usize];
+                    served.book.apply_snapshot(s);
+                    served.recorded = Some(s.clone());
+                }
+                // Not under the books lock: the fetch this waits for needs it.
                 self.hold_for_snapshot_fetch(id);
             }
             Event::Candle(c) => {

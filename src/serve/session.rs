@@ -143,7 +143,10 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
         session.combined = path.starts_with("/stream");
         list.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
     } else if let Some(list) = path.strip_prefix("/ws/") {
-        list.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+        // Binance accepts any name here, not only market streams: a user-data listenKey, or
+        // the connection index ccxt puts there before it SUBSCRIBEs (`/ws/0`). A name without
+        // `@` cannot be a market stream; it carries nothing here.
+        list.split('/').filter(|s| s.contains('@')).map(str::to_string).collect()
     } else if path == "/ws" || path == "/ws/" || path == "/stream" {
         session.combined = path == "/stream";
         Vec::new()

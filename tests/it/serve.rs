@@ -212,3 +212,90 @@ fn serve_speed() {
         bytes as f64 / wall / 1e6
     );
 }
+
+/// Clients like ccxt connect to `/ws/<n>` (a connection index, not a stream) and SUBSCRIBE
+/// afterwards; Binance accepts that, so serve must too, while an unknown market stream in the
+/// path is still refused. And a depth subscriber's snapshot fetch is answered at once while
+/// the clock holds at the recorded snapshot for it (the hold once kept the books lock, so the
+/// fetch waited out the whole 5 s hold).
+#[test]
+fn ws_connection_index_path_and_prompt_snapshot_fetch() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (_served, addr, _copy) = serve(&["--speed", "max", "--start-on-connect"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // A diff subscription in the URL counts before the clock starts, so the clock holds at
+    // the recorded snapshot (lastUpdateId 50093239218) until a GET fetches it.
+    let depth_ws = rt.block_on(async {
+        let url = format!("ws://{addr}/ws/btcusdt@depth@100ms");
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    });
+    let start = std::time::Instant::now();
+    let body = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /api/v3/depth?symbol=BTCUSDT&limit=5 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.split_once("\r\n\r\n").unwrap().1.to_string()
+    };
+    let waited = start.elapsed();
+    assert!(body.starts_with(r#"{"lastUpdateId":50093239218,"#), "the recorded snapshot: {body}");
+    assert!(waited < std::time::Duration::from_secs(4), "the snapshot fetch waited {waited:?}");
+    drop(depth_ws);
+
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/0")).await.unwrap();
+        let mut reply = async |text: &str| -> String {
+            ws.send(Message::text(text)).await.unwrap();
+            loop {
+                match ws.next().await.unwrap().unwrap() {
+                    Message::Text(t) if t.contains("\"id\"") => return t.to_string(),
+                    _ => continue,
+                }
+            }
+        };
+        let r = reply(r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#).await;
+        assert_eq!(r, r#"{"result":null,"id":1}"#);
+        let r = reply(r#"{"method":"LIST_SUBSCRIPTIONS","id":2}"#).await;
+        assert_eq!(r, r#"{"result":["btcusdt@trade"],"id":2}"#, "`0` is no subscription");
+
+        let (mut bad, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/nosuch@trade")).await.unwrap();
+        let first = bad.next().await.unwrap().unwrap();
+        assert_eq!(
+            first.into_text().unwrap().as_str(),
+            r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":null}"#
+        );
+    });
+}
+
+/// A third-party client: ccxt's Python websocket client (`ccxt.pro.binance`) against a served
+/// sample must get the recorded trades and a synced book equal to the recording's
+/// (scripts/ccxt-check.sh runs scripts/ccxt_check.py, which says what it compared). Runs only
+/// where `python3 -c "import ccxt"` works; CI (env CI set) installs the pinned ccxt from
+/// scripts/requirements-ccxt.txt, so there a missing ccxt is a failure, not a skip.
+#[test]
+fn ccxt_client_sees_the_recording() {
+    use std::process::Command;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_ccxt = Command::new(&python).args(["-c", "import ccxt"]).output().is_ok_and(|o| o.status.success());
+    if !has_ccxt {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install ccxt: python3 -m pip install -r scripts/requirements-ccxt.txt"
+        );
+        eprintln!("skipped: ccxt is not installed (python3 -m pip install -r scripts/requirements-ccxt.txt)");
+        return;
+    }
+    let out = Command::new("bash")
+        .arg(root().join("scripts/ccxt-check.sh"))
+        .env("TAPEDECK_BIN", env!("CARGO_BIN_EXE_tapedeck"))
+        .env("PYTHON", &python)
+        .current_dir(root())
+        .output()
+        .expect("run scripts/ccxt-check.sh");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "scripts/ccxt-check.sh failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("watch_trades: ") && stdout.contains("watch_order_book: "), "{stdout}");
+    println!("{stdout}");
+}
