@@ -73,10 +73,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on ws://{addr} (REST http://{addr})")?;
         stdout.flush()?;
+        // The process-wide handler (cli::interrupt) receives SIGINT and SIGTERM; poll its flag.
+        let interrupted = async {
+            while !super::interrupt::requested() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
         tokio::select! {
             result = server.run() => result.map_err(anyhow::Error::from),
-            _ = tokio::signal::ctrl_c() => Ok(()),
+            () = interrupted => Ok(()),
         }
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if super::interrupt::requested() { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }

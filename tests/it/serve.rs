@@ -299,3 +299,19 @@ fn ccxt_client_sees_the_recording() {
     assert!(stdout.contains("watch_trades: ") && stdout.contains("watch_order_book: "), "{stdout}");
     println!("{stdout}");
 }
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let (mut served, _addr, _copy) = serve(&["--loop"]);
+    let pid = served.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = served.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve ignored SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+}
