@@ -86,19 +86,8 @@ fn parse_spec(text: &str) -> Result<String, String> {
 fn check_spec(spec: &str) -> Result<(), String> {
     match DetectCli::try_parse_from(["tapedeck replay", "--detect", spec]) {
         Ok(_) => Ok(()),
-        Err(e) => Err(one_line(&e)),
+        Err(e) => Err(super::one_line(&e)),
     }
-}
-
-/// A clap error as the binary prints it for a bad flag (see `clap_error` in cli/mod.rs).
-fn one_line(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let parts: Vec<&str> = rendered
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .collect();
-    format!("{} (see --help)", parts.join(" "))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -164,7 +153,7 @@ fn output_flags(args: &Args, argv: &mut Vec<String>) {
 
 /// Parses `tapedeck replay ...` with replay's flags and runs it.
 fn run_replay(argv: &[String]) -> anyhow::Result<ExitCode> {
-    let parsed = ReplayCli::try_parse_from(argv.iter().skip(1)).map_err(|e| anyhow::anyhow!(one_line(&e)))?;
+    let parsed = ReplayCli::try_parse_from(argv.iter().skip(1)).map_err(|e| anyhow::anyhow!(super::one_line(&e)))?;
     super::replay::run(parsed.args)
 }
 

@@ -148,14 +148,19 @@ fn clap_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
+    eprintln!("{}", one_line(&e));
+    ExitCode::from(2)
+}
+
+/// A clap error as one line naming the flag, as the binary prints it for a bad flag.
+fn one_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
     let parts: Vec<&str> = rendered
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .collect();
-    eprintln!("{} (see --help)", parts.join(" "));
-    ExitCode::from(2)
+    format!("{} (see --help)", parts.join(" "))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
