@@ -378,11 +378,7 @@ fn capture(
             );
         }
         Err(e) => {
-            let full = std::error::Error::source(&e)
-                .into_iter()
-                .chain(std::iter::once(&e as &dyn std::error::Error))
-                .any(|c| c.to_string().contains("No space left") || c.to_string().contains("StorageFull"));
-            let what = if full {
+            let what = if e.is_disk_full() {
                 "the disk is full"
             } else if matches!(e, crate::log::LogError::Stalled { .. }) {
                 "the storage stalled (a full disk does this)"

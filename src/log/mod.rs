@@ -57,6 +57,17 @@ pub enum LogError {
     Stalled { seconds: u64 },
 }
 
+impl LogError {
+    /// The storage ran out of space: our own reserve check, or ENOSPC from the filesystem.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            LogError::DiskFull { .. } => true,
+            LogError::Io(e) | LogError::Storage(sled::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = LogError> = std::result::Result<T, E>;
 
 /// Reads a whole recording into memory; for tests, sweeps and small files.
