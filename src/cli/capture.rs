@@ -71,7 +71,8 @@ pub struct RecordArgs {
     /// TOML file declaring exchanges with their own symbols, streams and endpoints
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Recording directory to create or append to
+    /// Recording to create or append to: a directory, or nats://host:4222/STREAM for a
+    /// NATS JetStream stream
     #[arg(long, value_name = "REC")]
     out: PathBuf,
     /// Print the summary as JSON on stdout
@@ -88,7 +89,8 @@ pub struct LiveArgs {
     capture: CaptureArgs,
     #[command(flatten)]
     detect: DetectArgs,
-    /// Also keep the recording in DIR (replaying it reproduces this run's signals exactly)
+    /// Also keep the recording in DIR, or in nats://host:4222/STREAM (replaying it
+    /// reproduces this run's signals exactly)
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
     #[command(flatten)]

@@ -12,6 +12,7 @@ mod backtest;
 mod bench;
 mod capture;
 mod config;
+mod copy;
 mod export;
 mod import;
 mod inspect;
@@ -68,6 +69,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Copy every verifiable block into a new recording, reporting what was dropped
     Repair(verify::RepairArgs),
+    /// Copy a recording between a directory and a NATS JetStream stream, either way
+    Copy(copy::Args),
     /// Replay recordings through the engine and detectors, at 1x, Nx or max speed
     Replay(replay::Args),
     /// Ask for recordings and detector parameters, print the equivalent replay command, run it
@@ -131,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Verify(args) => verify::run_verify(args),
         Command::Repair(args) => verify::run_repair(args),
+        Command::Copy(args) => copy::run(args),
     }
 }
 

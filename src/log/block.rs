@@ -1,9 +1,11 @@
 //! Block codec: a run of consecutive records, encoded, optionally compressed, checksummed.
 //!
-//! Layout (little-endian): version u8, compression u8, reserved u16, record count u32,
+//! Layout (little-endian): version u8, compression u8, flags u16, record count u32,
 //! first seq u64, uncompressed payload length u32, crc32 u32, then the payload. The crc
 //! covers the header (with the crc field zeroed) and the stored payload, so one flipped
-//! byte anywhere is detected. Records use bincode's fixed-int (`legacy`) encoding, which
+//! byte anywhere is detected. Flag bit 0 marks a *sparse* block, whose seqs only increase
+//! (the JetStream backend splits a run of records by subject); without it the seqs are
+//! consecutive, as every sled block's are. Records use bincode's fixed-int (`legacy`) encoding, which
 //! decodes in a few ns per record. This module does no IO.
 
 use bincode::config::{self, Configuration, Fixint, LittleEndian, NoLimit};
@@ -30,6 +32,13 @@ const DECODE_CFG: DecodeCfg = config::legacy().with_limit::<DECODE_LIMIT>();
 /// Largest decompressed payload a header may claim (lz4 output buffer), as above.
 const MAX_RAW_LEN: usize = 1 << 30;
 
+/// lz4 cannot expand input more than 255-fold, so a larger claim is a lie, refused before
+/// the buffer is allocated.
+const LZ4_MAX_RATIO: usize = 255;
+
+/// Flag bit: the block's seqs increase but need not be consecutive.
+const FLAG_SPARSE: u16 = 1;
+
 /// How block payloads are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +62,8 @@ impl Compression {
 pub(crate) struct Header {
     pub count: u32,
     pub first_seq: u64,
+    /// Seqs increase but may skip (see the module docs).
+    pub sparse: bool,
 }
 
 /// Why a stored block cannot be trusted.
@@ -64,6 +75,8 @@ pub(crate) enum BlockError {
     Checksum { stored: u32, computed: u32 },
     #[error("unknown block version {0}")]
     Version(u8),
+    #[error("unknown block flags {0:#06x}")]
+    Flags(u16),
     #[error("unknown compression code {0}")]
     CompressionCode(u8),
     #[error("decompression failed: {0}")]
@@ -78,6 +91,24 @@ pub(crate) enum BlockError {
 
 /// Encodes `records` (consecutive seqs) into a stored block.
 pub(crate) fn encode(records: &[Record], compression: Compression, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    encode_flagged(records, compression, scratch, 0)
+}
+
+/// Encodes `records` whose seqs increase but may skip, into a sparse block.
+pub(crate) fn encode_sparse(
+    records: &[Record],
+    compression: Compression,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    encode_flagged(records, compression, scratch, FLAG_SPARSE)
+}
+
+fn encode_flagged(
+    records: &[Record],
+    compression: Compression,
+    scratch: &mut Vec<u8>,
+    flags: u16,
+) -> Result<Vec<u8>, String> {
     scratch.clear();
     for record in records {
         bincode::encode_into_std_write(record, scratch, CFG).map_err(|e| e.to_string())?;
@@ -89,7 +120,7 @@ pub(crate) fn encode(records: &[Record], compression: Compression, scratch: &mut
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.push(BLOCK_VERSION);
     out.push(compression.code());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
     out.extend_from_slice(&records.first().map_or(0, |r| r.seq).to_le_bytes());
     out.extend_from_slice(&(scratch.len() as u32).to_le_bytes());
@@ -117,9 +148,14 @@ pub(crate) fn verify(bytes: &[u8]) -> Result<Header, BlockError> {
     if bytes[0] != BLOCK_VERSION {
         return Err(BlockError::Version(bytes[0]));
     }
+    let flags = u16::from_le_bytes(bytes[2..4].try_into().expect("2 bytes"));
+    if flags & !FLAG_SPARSE != 0 {
+        return Err(BlockError::Flags(flags));
+    }
     Ok(Header {
         count: u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")),
         first_seq: u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")),
+        sparse: flags & FLAG_SPARSE != 0,
     })
 }
 
@@ -131,7 +167,7 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
     let payload: &[u8] = match bytes[1] {
         0 => stored,
         1 => {
-            if raw_len > MAX_RAW_LEN {
+            if raw_len > MAX_RAW_LEN || raw_len > stored.len().saturating_mul(LZ4_MAX_RATIO) + 16 {
                 return Err(BlockError::Decompress(format!("claims {raw_len} bytes decompressed")));
             }
             scratch.resize(raw_len, 0);
@@ -147,7 +183,11 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
     for index in 0..header.count {
         let record: Record =
             bincode::Decode::decode(&mut decoder).map_err(|e| BlockError::Decode { index, detail: e.to_string() })?;
-        let expected = header.first_seq + index as u64;
+        let expected = match (header.sparse, out.last()) {
+            (true, Some(prev)) if index > 0 && record.seq > prev.seq => record.seq,
+            (true, Some(prev)) if index > 0 => prev.seq + 1,
+            _ => header.first_seq + index as u64,
+        };
         if record.seq != expected {
             return Err(BlockError::Seq { index, found: record.seq, expected });
         }

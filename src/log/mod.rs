@@ -1,15 +1,19 @@
-//! The recording: an append-only log of [`Record`]s in a sled database directory.
+//! The recording: an append-only log of [`Record`]s in a sled database directory, or in a
+//! NATS JetStream stream (`nats://host:4222/STREAM`, see `nats.rs`).
 //!
-//! This module is the only place that knows sled exists. Everything else uses [`Writer`],
-//! [`Reader`] and [`RecordingMeta`]. A recording holds three trees: `meta` (JSON metadata and
+//! This module is the only place that knows sled or JetStream exists. Everything else uses
+//! [`Writer`], [`Reader`] and [`RecordingMeta`], which hold a backend (`backend.rs`). A recording holds three trees: `meta` (JSON metadata and
 //! the format version), `symbols` (the interned instrument table) and `events`, whose keys
 //! are the big-endian first seq of a block of records and whose values are checksummed,
 //! optionally compressed blocks (see `block.rs`). Blocks are never rewritten once stored.
 //! The results store of runs and signals (`results.rs`) is a separate sled database.
 
+mod backend;
 mod block;
+mod copy;
 pub mod fault;
 mod meta;
+mod nats;
 mod raw;
 mod reader;
 mod results;
@@ -18,7 +22,9 @@ mod writer;
 
 use std::path::PathBuf;
 
+pub use backend::is_remote;
 pub use block::Compression;
+pub use copy::{CopyReport, copy};
 pub use meta::{FORMAT_VERSION, RecordingMeta};
 pub use raw::RawFrame;
 pub use reader::{Block, BlockIter, Prefetch, Reader, RecordIter, ScannedBlock};
@@ -47,6 +53,8 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("encode error: {0}")]
     Encode(String),
+    #[error("{location}: {detail}")]
+    Remote { location: String, detail: String },
     #[error("the writer thread has stopped")]
     WriterGone,
     #[error(

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::backend::{Backend, Blocks};
+use super::block::{self, BlockError, Compression};
 use super::meta::{FORMAT_VERSION, RecordingMeta};
+use super::reader::{Block, ScannedBlock};
 use super::{LogError, Result};
-use crate::model::{Instrument, InstrumentId, SymbolTable};
+use crate::model::{Instrument, InstrumentId, Record, SymbolTable};
 
 const META_KEY: &[u8] = b"meta";
 const FORMAT_KEY: &[u8] = b"format";
@@ -19,6 +22,11 @@ const FORMAT_KEY: &[u8] = b"format";
 /// sled's page cache. Reads stream each block once, so a large cache only costs memory
 /// (sled's 1 GiB default made a 10M-record replay peak at 1.3 GiB RSS).
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A long read reopens the database every this many blocks. sled 0.34 keeps every page it
+/// has paged in, whatever its cache capacity (spacejam/sled#1036), so without this a
+/// 10M-record replay grew to 1.3 GiB; reopening drops those pages.
+const REOPEN_EVERY_BLOCKS: usize = 128;
 
 /// How long to wait for another process to release a recording before giving up.
 const LOCK_PATIENCE: Duration = Duration::from_secs(30);
@@ -159,10 +167,6 @@ impl Store {
         Ok(self.raw.last()?.map(|(k, v)| (key_seq(&k), v)))
     }
 
-    pub fn block_count(&self) -> usize {
-        self.events.len()
-    }
-
     /// Free space on the filesystem holding the recording, bytes.
     ///
     /// # Errors
@@ -189,6 +193,247 @@ impl Store {
                 Ok(())
             }
             Err(_) => Err(LogError::Stalled { seconds: FLUSH_TIMEOUT.as_secs() }),
+        }
+    }
+}
+
+impl Backend for Store {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn get_meta(&self) -> Result<RecordingMeta> {
+        Store::get_meta(self)
+    }
+
+    fn put_meta(&self, meta: &RecordingMeta) -> Result<()> {
+        Store::put_meta(self, meta)
+    }
+
+    fn load_symbols(&self) -> Result<SymbolTable> {
+        Store::load_symbols(self)
+    }
+
+    fn put_symbol(&self, id: InstrumentId, instrument: &Instrument) -> Result<()> {
+        Store::put_symbol(self, id, instrument)
+    }
+
+    fn next_seq(&self) -> Result<u64> {
+        match self.last_block()? {
+            None => Ok(0),
+            Some((key, bytes)) => {
+                let header = block::verify(&bytes).map_err(|e| LogError::Corrupt {
+                    block: self.events.len().saturating_sub(1) as u64,
+                    seqs: format!("{key}.."),
+                    detail: format!("last block: {e}"),
+                })?;
+                Ok(header.first_seq + header.count as u64)
+            }
+        }
+    }
+
+    fn put_records(&self, records: &[Record], compression: Compression, scratch: &mut Vec<u8>) -> Result<()> {
+        let Some(first) = records.first() else { return Ok(()) };
+        let bytes = block::encode(records, compression, scratch).map_err(LogError::Encode)?;
+        self.put_block(first.seq, bytes)
+    }
+
+    fn flush(&self) -> Result<()> {
+        Store::flush(self)
+    }
+
+    fn available_space(&self) -> Option<Result<u64>> {
+        Some(Store::available_space(self))
+    }
+
+    fn put_raw(&self, first: u64, block: Vec<u8>) -> Result<()> {
+        Store::put_raw(self, first, block)
+    }
+
+    fn raw_count(&self) -> Result<u64> {
+        match self.last_raw()? {
+            None => Ok(0),
+            Some((first, bytes)) => Ok(first
+                + super::raw::count(&bytes).map_err(|detail| LogError::Corrupt {
+                    block: 0,
+                    seqs: format!("raw frame {first}.."),
+                    detail,
+                })? as u64),
+        }
+    }
+
+    fn raw_frames(&self) -> Result<Vec<super::RawFrame>> {
+        let mut out = Vec::new();
+        for item in self.raw.iter() {
+            let (key, value) = item?;
+            let frames = super::raw::decode(&value).map_err(|detail| LogError::Corrupt {
+                block: 0,
+                seqs: format!("raw frame {}..", key_seq(&key)),
+                detail,
+            })?;
+            out.extend(frames);
+        }
+        Ok(out)
+    }
+
+    fn block_count(&self) -> usize {
+        self.events.len()
+    }
+
+    fn blocks_from(&self, seq: u64) -> Blocks {
+        let start_key = match self.events.range(..=seq.to_be_bytes()).next_back() {
+            Some(Ok((key, _))) => key_seq(&key),
+            _ => 0,
+        };
+        Box::new(SledBlocks {
+            path: self.path.clone(),
+            store: Some(self.clone()),
+            since_open: 0,
+            next_key: Some(start_key),
+            expected: None,
+            scratch: Vec::new(),
+            failed: false,
+        })
+    }
+
+    fn scan_blocks(&self) -> Box<dyn Iterator<Item = ScannedBlock> + Send + '_> {
+        let mut scratch = Vec::new();
+        let mut keys = self.events.iter().keys().peekable();
+        let mut ordinal = 0u64;
+        Box::new(std::iter::from_fn(move || {
+            let key = match keys.next()? {
+                Ok(k) => key_seq(&k),
+                Err(e) => return Some(ScannedBlock { ordinal, first_seq: 0, records: Err(e.to_string()) }),
+            };
+            let next = keys.peek().and_then(|k| k.as_ref().ok()).map(|k| key_seq(k));
+            let value = self.events.get(key.to_be_bytes());
+            let mut records = Vec::new();
+            let result = match value {
+                Ok(Some(bytes)) => match block::decode(&bytes, &mut records, &mut scratch) {
+                    Ok(h) if h.first_seq == key && !h.sparse => Ok(records),
+                    Ok(h) => {
+                        Err(format!("header says seq {} (sparse: {}) but the key is {key}", h.first_seq, h.sparse))
+                    }
+                    Err(e) => Err(match next {
+                        Some(n) => format!("seq {key}..={}: {e}", n - 1),
+                        None => format!("seq {key}..: {e}"),
+                    }),
+                },
+                Ok(None) => Err("block vanished while scanning".into()),
+                Err(e) => Err(e.to_string()),
+            };
+            let scanned = ScannedBlock { ordinal, first_seq: key, records: result };
+            ordinal += 1;
+            Some(scanned)
+        }))
+    }
+
+    fn last_block(&self) -> Result<Option<Block>> {
+        let Some((key, _)) = Store::last_block(self)? else { return Ok(None) };
+        Backend::blocks_from(self, key).next().transpose()
+    }
+}
+
+/// Verified blocks in seq order; yields one error and then stops.
+///
+/// Each step opens a short-lived sled range instead of holding one iterator for the whole
+/// read: a long-lived sled iterator keeps every page it has visited alive, and a 10M-record
+/// replay then grew past 1.3 GiB.
+pub(crate) struct SledBlocks {
+    path: std::path::PathBuf,
+    store: Option<Store>,
+    since_open: usize,
+    next_key: Option<u64>,
+    expected: Option<u64>,
+    scratch: Vec<u8>,
+    failed: bool,
+}
+
+impl SledBlocks {
+    /// The store, reopened every `REOPEN_EVERY_BLOCKS` to release sled's paged-in pages
+    /// (only effective once no other handle in this process keeps the database open).
+    fn store(&mut self) -> Result<&Store> {
+        if self.since_open >= REOPEN_EVERY_BLOCKS {
+            self.store = None;
+            self.since_open = 0;
+        }
+        if self.store.is_none() {
+            self.store = Some(Store::open_existing(&self.path)?);
+        }
+        self.since_open += 1;
+        Ok(self.store.as_ref().expect("just opened"))
+    }
+
+    fn corrupt(&mut self, key: u64, end: Option<u64>, detail: String) -> LogError {
+        self.failed = true;
+        let ordinal = match self.store() {
+            Ok(store) => store.events.range(..key.to_be_bytes()).count() as u64,
+            Err(_) => 0,
+        };
+        let seqs = match end {
+            Some(end) if end >= key => format!("{key}..={end}"),
+            _ => format!("{key}.."),
+        };
+        LogError::Corrupt { block: ordinal, seqs, detail }
+    }
+}
+
+impl Iterator for SledBlocks {
+    type Item = Result<Block>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let from = self.next_key?;
+        let store = match self.store() {
+            Ok(store) => store,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        };
+        let mut range = store.events.range(from.to_be_bytes()..);
+        let (key, value) = match range.next()? {
+            Ok(kv) => kv,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e.into()));
+            }
+        };
+        let key = key_seq(&key);
+        let next_key = match range.next() {
+            Some(Ok((k, _))) => Some(key_seq(&k)),
+            _ => None,
+        };
+        drop(range);
+        self.next_key = next_key;
+        if let Some(expected) = self.expected
+            && expected != key
+        {
+            let detail = format!("seq gap between blocks: expected a block starting at seq {expected}");
+            return Some(Err(self.corrupt(key, next_key.map(|n| n - 1), detail)));
+        }
+        let mut records = Vec::new();
+        match block::decode(&value, &mut records, &mut self.scratch) {
+            Ok(header) if header.first_seq == key && header.count > 0 && !header.sparse => {
+                let end = key + header.count as u64;
+                self.expected = Some(end);
+                Some(Ok(Block { first_seq: key, records }))
+            }
+            Ok(header) => {
+                let detail = format!("header says seq {} with {} records", header.first_seq, header.count);
+                Some(Err(self.corrupt(key, next_key.map(|n| n - 1), detail)))
+            }
+            Err(e) => {
+                let end = match e {
+                    BlockError::Checksum { .. } | BlockError::Truncated(_) | BlockError::Version(_) => {
+                        next_key.map(|n| n - 1)
+                    }
+                    _ => block::verify(&value).ok().map(|h| key + h.count as u64 - 1),
+                };
+                Some(Err(self.corrupt(key, end, e.to_string())))
+            }
         }
     }
 }

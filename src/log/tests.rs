@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::model::*;
 
-fn record(i: u64) -> Record {
+pub(crate) fn record(i: u64) -> Record {
     let price = Decimal::new(6_183_763_000_000 + (i as i128 % 97), 8).unwrap();
     let event = match i % 5 {
         0 => Event::Quote(Quote {

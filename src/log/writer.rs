@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::block::{self, Compression};
+use super::backend::Backend;
+use super::block::Compression;
 use super::meta::RecordingMeta;
 use super::raw::RawFrame;
-use super::store::Store;
 use super::{LogError, Result};
 use crate::model::{Instrument, InstrumentId, Record, SymbolTable};
 
@@ -55,7 +55,7 @@ pub struct WriterStats {
 
 /// Appends records to one recording. Not shared: one writer per recording.
 pub struct Writer {
-    store: Store,
+    store: std::sync::Arc<dyn Backend>,
     config: WriterConfig,
     meta: RecordingMeta,
     symbols: SymbolTable,
@@ -76,7 +76,7 @@ impl Writer {
     /// # Errors
     /// When the directory cannot be opened, is another format, or its last block is corrupt.
     pub fn open(dir: &std::path::Path, meta: RecordingMeta, config: WriterConfig) -> Result<Writer> {
-        let (store, created) = Store::open_or_create(dir, &meta)?;
+        let (store, created) = super::backend::open_or_create(dir, &meta)?;
         let meta = if created {
             meta
         } else {
@@ -91,29 +91,9 @@ impl Writer {
             store.put_meta(&stored)?;
             stored
         };
-        let next_seq = match store.last_block()? {
-            None => 0,
-            Some((key, bytes)) => {
-                let header = block::verify(&bytes).map_err(|e| LogError::Corrupt {
-                    block: store.block_count().saturating_sub(1) as u64,
-                    seqs: format!("{key}.."),
-                    detail: format!("last block: {e}"),
-                })?;
-                header.first_seq + header.count as u64
-            }
-        };
+        let next_seq = store.open_for_append()?;
         let symbols = store.load_symbols()?;
-        let next_raw = match store.last_raw()? {
-            None => 0,
-            Some((first, bytes)) => {
-                first
-                    + super::raw::count(&bytes).map_err(|detail| LogError::Corrupt {
-                        block: 0,
-                        seqs: format!("raw frame {first}.."),
-                        detail,
-                    })? as u64
-            }
-        };
+        let next_raw = store.raw_count()?;
         Ok(Writer {
             store,
             config,
@@ -254,11 +234,10 @@ impl Writer {
     }
 
     fn store_pending(&mut self) -> Result<()> {
-        let Some(first) = self.pending.first() else { return Ok(()) };
-        let first_seq = first.seq;
-        let bytes =
-            block::encode(&self.pending, self.config.compression, &mut self.scratch).map_err(LogError::Encode)?;
-        self.store.put_block(first_seq, bytes)?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.store.put_records(&self.pending, self.config.compression, &mut self.scratch)?;
         self.stats.blocks += 1;
         self.pending.clear();
         self.check_space()
@@ -268,7 +247,8 @@ impl Writer {
     /// the reserve, make what is stored durable while there is room, then stop.
     fn check_space(&mut self) -> Result<()> {
         let Some(required) = self.config.min_free_bytes else { return Ok(()) };
-        let available = self.store.available_space()?;
+        let Some(available) = self.store.available_space() else { return Ok(()) };
+        let available = available?;
         if available >= required {
             return Ok(());
         }

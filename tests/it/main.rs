@@ -16,6 +16,7 @@ mod crash;
 mod cross_pair;
 mod fuzz;
 mod import;
+mod jetstream;
 mod mock_binance;
 mod mock_gate;
 mod mock_lbank;
