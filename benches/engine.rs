@@ -3,7 +3,10 @@
 //! - `replay/*`: records/s from disk (prefetch thread decoding) through the engine, with
 //!   no detectors and with the three built-in detectors;
 //! - `engine_in_memory/*`: the same without storage, to separate engine from log cost;
-//! - `detector/*`: one detector alone in the engine, ns per event.
+//! - `detector/*`: one detector alone in the engine, ns per event;
+//! - `sharded/*`: the three detectors over 16 instruments (the sample's records dealt out in
+//!   runs of 100), one engine against `engine::sharded::Sharded` on 1 and 2 rayon threads,
+//!   in chunks of 16,384 records as `replay --threads` runs them.
 //!
 //! Run: `cargo bench --bench engine`.
 
@@ -15,8 +18,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tapedeck::detect::DetectorSpec;
 use tapedeck::engine::Engine;
+use tapedeck::engine::sharded::Sharded;
 use tapedeck::log::{Reader, WriterConfig};
-use tapedeck::model::{Record, SymbolTable};
+use tapedeck::model::{Exchange, Instrument, InstrumentId, Record, SymbolTable};
 
 const N: usize = 1_000_000;
 const ALL: [&str; 3] = [
@@ -84,5 +88,35 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_sharded(c: &mut Criterion) {
+    let base = common::dataset(N);
+    let mut symbols = SymbolTable::new();
+    for k in 0..16 {
+        symbols.intern(&Instrument::new(Exchange::Binance, &format!("C{k}"), "USDT", &format!("C{k}USDT")));
+    }
+    let records: Vec<Record> =
+        base.into_iter().map(|r| Record { instrument: InstrumentId((r.seq / 100 % 16) as u32), ..r }).collect();
+    let build = || ALL.iter().map(|s| s.parse::<DetectorSpec>().unwrap().build()).collect::<Vec<_>>();
+    let mut group = c.benchmark_group("sharded");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).throughput(Throughput::Elements(N as u64));
+    group.bench_function("single_engine", |b| b.iter(|| run_in_memory(&symbols, &ALL, &records)));
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        group.bench_function(BenchmarkId::new("threads", threads), |b| {
+            b.iter(|| {
+                let mut sharded = Sharded::new(&symbols, threads * 4, build);
+                let mut out = Vec::new();
+                pool.install(|| {
+                    for chunk in records.chunks(16_384) {
+                        sharded.on_chunk(chunk, &mut out);
+                    }
+                });
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_sharded);
 criterion_main!(benches);

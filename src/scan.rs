@@ -124,6 +124,11 @@ impl Scanner {
         self.volume.as_ref().map(|t| (t.timeframe_s, t.ma))
     }
 
+    /// Adds an instrument met while scanning live (the capture interns as it subscribes).
+    pub fn intern(&mut self, instrument: &crate::model::Instrument) {
+        self.engine.symbols_mut().intern(instrument);
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

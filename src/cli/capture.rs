@@ -127,7 +127,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::model::time::parse_timeframe(text).map(|s| Duration::from_secs(s as u64))
 }
 
@@ -145,9 +145,9 @@ struct ExchangeSummary {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
+pub(super) struct Summary {
     recording: String,
-    records_written: u64,
+    pub(super) records_written: u64,
     next_seq: u64,
     wall_seconds: f64,
     exchanges: std::collections::BTreeMap<String, ExchangeSummary>,
@@ -251,6 +251,54 @@ pub fn run_live(args: LiveArgs) -> anyhow::Result<ExitCode> {
         eprint!("latency (wall clock, capture host):\n{}", l.render());
     }
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// The capture flags `scan --exchange` takes, with every other setting at `record`'s default.
+pub(super) struct LiveSource {
+    pub exchange: Exchange,
+    pub symbols: Vec<String>,
+    pub all_symbols: bool,
+    pub quote: Option<String>,
+    pub streams: Vec<StreamKind>,
+    pub duration: Option<Duration>,
+    pub ws_url: Option<String>,
+    pub rest_url: Option<String>,
+}
+
+/// Captures from `source` (into `record`, or a scratch recording removed afterwards) and
+/// hands every stored symbol and record, in log order, to `consume` on its own thread.
+/// Returns the capture summary, whether it was interrupted, and what `consume` returned.
+pub(super) fn capture_tapped<T: Send + 'static>(
+    source: LiveSource,
+    record: Option<&std::path::Path>,
+    consume: impl FnOnce(crossbeam_channel::Receiver<Tapped>) -> T + Send + 'static,
+) -> anyhow::Result<(Summary, bool, T)> {
+    let args = CaptureArgs {
+        exchanges: vec![source.exchange],
+        symbols: source.symbols,
+        all_symbols: source.all_symbols,
+        quote: source.quote,
+        streams: source.streams,
+        duration: source.duration,
+        ws_url: source.ws_url,
+        rest_url: source.rest_url,
+        stale_after: 60,
+        keep_raw: false,
+        max_levels: crate::exchange::DEFAULT_MAX_LEVELS,
+        max_message_bytes: 16 << 20,
+        min_free_space: 64 << 20,
+    };
+    let scratch = tempfile_dir()?;
+    let dir = record.map_or_else(|| scratch.clone(), std::path::Path::to_path_buf);
+    let (tap_tx, tap_rx) = crossbeam_channel::bounded::<Tapped>(1 << 16);
+    let consumer = std::thread::Builder::new().name("tapedeck-scan".into()).spawn(move || consume(tap_rx))?;
+    let outcome = capture(&args, &Config::default(), &dir, Some(tap_tx));
+    let consumed = consumer.join().map_err(|_| anyhow::anyhow!("the scan thread panicked"))?;
+    if record.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    let (summary, interrupted) = outcome?;
+    Ok((summary, interrupted, consumed))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -465,7 +513,7 @@ fn venue_configs_from_file(file: &Config) -> anyhow::Result<Vec<VenueConfig>> {
         .collect()
 }
 
-fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
+pub(super) fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(summary)?);
         return Ok(());

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context;
 use serde::Serialize;
 
 use super::alert::AlertArgs;
@@ -35,12 +36,33 @@ pub struct Args {
     /// Only these symbols, comma-separated (BTC/USDT or BTCUSDT)
     #[arg(long, value_delimiter = ',', value_name = "SYMBOLS")]
     symbols: Vec<String>,
+    /// Engine threads at --speed max: instruments are shared out among engines run in
+    /// parallel, and their signals merged back by seq, so the output is the same for every
+    /// value. 0 = automatic (all cores when the recordings hold 4 or more instruments)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
     alert: AlertArgs,
+}
+
+/// Records handed to the sharded engines at a time: large enough that the fan-out costs
+/// little per record, small enough that signals still stream out.
+const CHUNK: usize = 16_384;
+
+/// How many engine threads a replay uses (1 = the plain single engine).
+fn engine_threads(requested: usize, speed: Speed, instruments: usize) -> usize {
+    if speed != Speed::Max {
+        return 1;
+    }
+    match requested {
+        0 if instruments >= 4 => rayon::current_num_threads(),
+        0 => 1,
+        n => n,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +74,8 @@ struct Summary {
     events_per_second: f64,
     digest: String,
     engine: EngineStats,
+    /// Engine threads used (see --threads).
+    threads: usize,
     interrupted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     alerts: Option<crate::alert::AlertSummary>,
@@ -72,7 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let filter = Filter { from: args.from, to: args.to, symbols: args.symbols.clone() };
     let mut merged = Merged::open(&args.recs, filter)
         .map_err(|(path, e)| anyhow::anyhow!(e).context(format!("cannot open recording {}", path.display())))?;
-    let mut engine = Engine::new(merged.symbols().clone(), specs.iter().map(|s| s.build()).collect());
+    let threads = engine_threads(args.threads, speed, merged.symbols().len());
+    let build = || specs.iter().map(|s| s.build()).collect::<Vec<_>>();
+    let mut engine = Engine::new(merged.symbols().clone(), build());
     let mut signals = args.output.signals()?;
     let (mut alerts, alert_service) = super::alert::start(&args.alert, &config, super::alert::Mode::Replay)?;
     let bar = super::progress_bar(None, "records");
@@ -89,22 +115,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut n = 0u64;
     let mut interrupted = false;
-    while let Some(record) = merged.next() {
-        pacer.wait(record.ts_recv);
-        let ts_recv = record.ts_recv;
-        for signal in engine.on_record(&record) {
-            signals.emit(signal, merged.symbols())?;
-            alerts.on_signal(signal, merged.symbols());
+    let progress = |n: u64, ts_recv: u64| {
+        if let Some((first, _)) = span {
+            bar.set_position(ts_recv.saturating_sub(first) / 1_000_000);
+            bar.set_message(format!("{:.0} events/s", n as f64 / started.elapsed().as_secs_f64()));
         }
-        n += 1;
-        if n % 8192 == 0 {
-            if let Some((first, _)) = span {
-                bar.set_position(ts_recv.saturating_sub(first) / 1_000_000);
-                bar.set_message(format!("{:.0} events/s", n as f64 / started.elapsed().as_secs_f64()));
+    };
+    let mut sharded_stats = None;
+    if threads > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tapedeck-engine-{i}"))
+            .build()
+            .context("cannot start the engine threads")?;
+        // More shards than threads evens out instruments of unequal activity.
+        let mut sharded = crate::engine::sharded::Sharded::new(merged.symbols(), threads * 4, build);
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut out = Vec::new();
+        loop {
+            chunk.clear();
+            chunk.extend(merged.by_ref().take(CHUNK));
+            let Some(last) = chunk.last() else { break };
+            let ts_recv = last.ts_recv;
+            out.clear();
+            pool.install(|| sharded.on_chunk(&chunk, &mut out));
+            for signal in &out {
+                signals.emit(signal, merged.symbols())?;
+                alerts.on_signal(signal, merged.symbols());
             }
+            n += chunk.len() as u64;
+            progress(n, ts_recv);
             if super::interrupt::requested() {
                 interrupted = true;
                 break;
+            }
+        }
+        sharded_stats = Some(sharded.stats());
+    } else {
+        while let Some(record) = merged.next() {
+            pacer.wait(record.ts_recv);
+            let ts_recv = record.ts_recv;
+            for signal in engine.on_record(&record) {
+                signals.emit(signal, merged.symbols())?;
+                alerts.on_signal(signal, merged.symbols());
+            }
+            n += 1;
+            if n % 8192 == 0 {
+                progress(n, ts_recv);
+                if super::interrupt::requested() {
+                    interrupted = true;
+                    break;
+                }
             }
         }
     }
@@ -125,7 +186,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         wall_seconds: wall,
         events_per_second: if wall > 0.0 { n as f64 / wall } else { 0.0 },
         digest,
-        engine: engine.stats(),
+        engine: sharded_stats.unwrap_or_else(|| engine.stats()),
+        threads,
         interrupted,
         alerts: alert_summary,
     };

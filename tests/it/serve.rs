@@ -315,3 +315,35 @@ fn serve_stops_cleanly_on_sigterm() {
     };
     assert_eq!(status.code(), Some(130));
 }
+
+/// `scan --exchange X --all-symbols`: the scanner on a live capture (here of `serve`, which
+/// lists the sample's one pair in its exchangeInfo), one JSON snapshot per closed bucket; the
+/// kept `--record` scans again to the same snapshots.
+#[test]
+fn live_scan_of_all_symbols_prints_snapshots_and_replays_the_same() {
+    let (_served, addr, _copy) = serve(&["--speed", "10", "--start-on-connect"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("scanned");
+    let detect = ["--detect", "volume:timeframe=1s,ma=3,k=1", "--detect", "waves:amplitude=0.01,timeframe=1s"];
+    let (ws, rest) = (format!("ws://{addr}"), format!("http://{addr}"));
+    let mut args = vec!["scan", "--exchange", "binance", "--all-symbols", "--ws-url", &ws, "--rest-url", &rest];
+    args.extend(["--duration", "6s", "--json", "--record", rec.to_str().unwrap()]);
+    args.extend(detect);
+    let live = run(&args);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let snapshots: Vec<serde_json::Value> = live.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(snapshots.len() >= 3, "one snapshot per closed 1s bucket: {}", live.stdout);
+    assert!(snapshots.iter().all(|s| s["top_volume"][0]["symbol"] == "BTC/USDT"), "{}", live.stdout);
+    assert!(live.stderr.contains("live records"), "{}", live.stderr);
+
+    let mut again = vec!["scan", rec.to_str().unwrap(), "--json"];
+    again.extend(detect);
+    let replayed = run(&again);
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    let lines: Vec<&str> = replayed.stdout.lines().collect();
+    assert_eq!(&lines[..snapshots.len()], live.stdout.lines().collect::<Vec<_>>(), "the recording scans the same");
+
+    let bare = run(&["scan", "--exchange", "binance", "--ws-url", &ws]);
+    assert_eq!(bare.code, 2);
+    assert!(bare.stderr.contains("--symbols") && bare.stderr.trim().lines().count() == 1, "{}", bare.stderr);
+}
