@@ -47,6 +47,8 @@ best() {
   echo "$best_s"
 }
 rate() { python3 -c "print(f'{$records / $1:,.0f}')"; }
+secs() { printf '%.3f' "$1"; }
+thousands() { python3 -c "print(f'{int($1):,}')"; }
 
 copy_to_sled() { rm -rf "$work/copy$1"; "$bin" copy "$src" "$work/copy$1"; }
 copy_to_js() { "$bin" copy "$src" "nats://127.0.0.1:14299/TP$1?prefix=tp$1"; }
@@ -76,10 +78,10 @@ echo "$records records ($n × the sample), $(nproc) cores, $(nats-server --versi
 echo
 echo "| path | seconds | records/s |"
 echo "|---|---|---|"
-echo "| write: copy sled → sled | $w_sled | $(rate "$w_sled") |"
-echo "| write: copy sled → JetStream (publish, acked, R1) | $w_js | $(rate "$w_js") |"
-echo "| read: copy JetStream → sled | $r_js | $(rate "$r_js") |"
-echo "| replay --speed max, 3 detectors, from sled | | $(printf "%'d" "$rp_sled") |"
-echo "| replay --speed max, 3 detectors, from JetStream | | $(printf "%'d" "$rp_js") |"
+echo "| write: copy sled → sled | $(secs "$w_sled") | $(rate "$w_sled") |"
+echo "| write: copy sled → JetStream (publish, acked, R1) | $(secs "$w_js") | $(rate "$w_js") |"
+echo "| read: copy JetStream → sled | $(secs "$r_js") | $(rate "$r_js") |"
+echo "| replay --speed max, 3 detectors, from sled | | $(thousands "$rp_sled") |"
+echo "| replay --speed max, 3 detectors, from JetStream | | $(thousands "$rp_js") |"
 echo
 echo "replay digest (both): $d_sled"

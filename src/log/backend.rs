@@ -76,7 +76,7 @@ impl<'a> Location<'a> {
 /// Opens an existing recording at `path`.
 pub(crate) fn open_existing(path: &Path) -> Result<Arc<dyn Backend>> {
     Ok(match Location::of(path)? {
-        Location::Dir(dir) => Arc::new(super::store::Store::open_existing(dir)?),
+        Location::Dir(dir) => Arc::new(super::store::SledReader::open(dir)?),
         Location::Nats(url) => Arc::new(super::nats::NatsLog::open_existing(&url)?),
     })
 }
@@ -87,7 +87,7 @@ pub(crate) fn open_or_create(path: &Path, meta: &RecordingMeta) -> Result<(Arc<d
     Ok(match Location::of(path)? {
         Location::Dir(dir) => {
             let (store, created) = super::store::Store::open_or_create(dir, meta)?;
-            (Arc::new(store), created)
+            (Arc::new(super::store::SledWriter::new(store)), created)
         }
         Location::Nats(url) => {
             let (log, created) = super::nats::NatsLog::open_or_create(&url, meta)?;
