@@ -23,6 +23,9 @@ use crate::replay::{Filter, Merged, Pacer, Speed};
 pub const CHANNEL: usize = 16_384;
 /// Closed klines kept per series for `GET /api/v3/klines` (Binance's page maximum).
 const KLINE_HISTORY: usize = 1000;
+/// Records `--loop` keeps in memory between passes (tens of MB for trades and quotes, more
+/// with deep books); a longer recording is read from disk on every pass.
+const KEEP_RECORDS: usize = 500_000;
 /// How long the clock holds at a recorded depth snapshot for a diff subscriber to fetch one.
 const SNAPSHOT_HOLD: Duration = Duration::from_secs(5);
 
@@ -132,12 +135,14 @@ pub fn run(state: &State, config: &ClockConfig) -> Result<(), crate::log::LogErr
     while config.start_on_connect && !state.started.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(2));
     }
+    // With --loop, a recording small enough is kept in memory after the first pass, so later
+    // passes neither reopen nor decode it (reopening dominated a pass of the sample at --speed max).
+    let mut kept: Option<Vec<Record>> = None;
     loop {
-        let mut merged = Merged::open(&config.recordings, Filter::default()).map_err(|(_, e)| e)?;
         let mut pass = Pass::new(state);
         let mut pacer = Pacer::new(config.speed);
         let mut text = String::with_capacity(4096);
-        for (n, record) in merged.by_ref().enumerate() {
+        let mut serve_one = |n: usize, record: &Record| {
             pacer.wait(record.ts_recv);
             // Checked every 64 records: `len` takes the channel's lock.
             if config.speed == Speed::Max && n % 64 == 0 {
@@ -147,10 +152,27 @@ pub fn run(state: &State, config: &ClockConfig) -> Result<(), crate::log::LogErr
                 }
             }
             state.clock.store(record.ts_recv, Ordering::Relaxed);
-            pass.on_record(&record, &mut text);
-        }
-        if let Some(e) = merged.take_error() {
-            return Err(e);
+            pass.on_record(record, &mut text);
+        };
+        if let Some(records) = &kept {
+            records.iter().enumerate().for_each(|(n, r)| serve_one(n, r));
+        } else {
+            let mut merged = Merged::open(&config.recordings, Filter::default()).map_err(|(_, e)| e)?;
+            let mut keep = config.repeat.then(Vec::new);
+            for (n, record) in merged.by_ref().enumerate() {
+                serve_one(n, &record);
+                if let Some(k) = &mut keep {
+                    if k.len() < KEEP_RECORDS {
+                        k.push(record);
+                    } else {
+                        keep = None;
+                    }
+                }
+            }
+            if let Some(e) = merged.take_error() {
+                return Err(e);
+            }
+            kept = keep;
         }
         if !config.repeat {
             state.finished.store(true, Ordering::Release);
