@@ -124,23 +124,7 @@ fn a_full_disk_stops_record_cleanly_and_leaves_a_readable_recording() {
     let (_served, addr, _copy) = crate::serve::serve(&["--speed", "max", "--loop"]);
     let rec = fs.0.path().join("rec");
     let (ws, rest) = (format!("ws://{addr}"), format!("http://{addr}"));
-    let out = crate::util::run(&[
-        "record",
-        "--exchange",
-        "binance",
-        "--symbols",
-        "BTCUSDT",
-        "--streams",
-        "trade,quote,depth",
-        "--ws-url",
-        &ws,
-        "--rest-url",
-        &rest,
-        "--out",
-        rec.to_str().unwrap(),
-        "--duration",
-        "10m",
-    ]);
+    let out = crate::util::record_binance(&ws, &rest, rec.to_str().unwrap(), &["--duration", "10m"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     let last = out.stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default();
     assert!(

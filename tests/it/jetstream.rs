@@ -124,23 +124,7 @@ fn record_from_a_mock_exchange_into_jetstream_then_copy_to_sled() {
     let (_served, addr, _copy) = crate::serve::serve(&["--speed", "max", "--start-on-connect"]);
     let stream = nats.url("LIVE");
     let (ws, rest) = (format!("ws://{addr}"), format!("http://{addr}"));
-    let rec = run(&[
-        "record",
-        "--exchange",
-        "binance",
-        "--symbols",
-        "BTCUSDT",
-        "--streams",
-        "trade,quote,depth",
-        "--ws-url",
-        &ws,
-        "--rest-url",
-        &rest,
-        "--out",
-        &stream,
-        "--duration",
-        "8s",
-    ]);
+    let rec = record_binance(&ws, &rest, &stream, &["--duration", "8s"]);
     assert_eq!(rec.code, 0, "{}", rec.stderr);
 
     let dir = tempfile::tempdir().unwrap();

@@ -88,23 +88,7 @@ fn record_against_serve_round_trips_the_sample() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("copy");
     let (ws, rest) = (format!("ws://{addr}"), format!("http://{addr}"));
-    let run = run(&[
-        "record",
-        "--exchange",
-        "binance",
-        "--symbols",
-        "BTCUSDT",
-        "--streams",
-        "trade,quote,depth",
-        "--ws-url",
-        &ws,
-        "--rest-url",
-        &rest,
-        "--out",
-        out.to_str().unwrap(),
-        "--duration",
-        "8s",
-    ]);
+    let run = record_binance(&ws, &rest, out.to_str().unwrap(), &["--duration", "8s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     let (sample, _) = market(&root().join(SAMPLE));

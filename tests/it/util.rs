@@ -62,3 +62,12 @@ pub fn check_golden(name: &str, actual: &str) {
         .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
     assert!(expected == actual, "{name} differs from the golden file:\n--- expected\n{expected}\n--- actual\n{actual}");
 }
+
+/// Runs `tapedeck record` of Binance BTCUSDT trades, quotes and depth from a local server
+/// (`ws`, `rest`) into `out`, plus `extra` flags (`--duration`, `--json`, ...).
+pub fn record_binance(ws: &str, rest: &str, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["record", "--exchange", "binance", "--symbols", "BTCUSDT", "--streams", "trade,quote,depth"];
+    args.extend(["--ws-url", ws, "--rest-url", rest, "--out", out]);
+    args.extend(extra);
+    run(&args)
+}
