@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::log::{Reader, disk_size};
+use crate::log::Reader;
 use crate::model::time::format_utc;
 use crate::model::{Event, EventKind, InstrumentId, Nanos, Record, Status};
 
@@ -95,6 +95,7 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
     let symbols = reader.symbols().clone();
     let raw_frames = reader.raw_count().with_context(|| format!("reading raw frames of {}", dir.display()))?;
     let mut blocks = 0usize;
+    let size_bytes = reader.stored_bytes();
     let prefetch = reader.prefetch_from(0);
     // Only the prefetch thread keeps the database open now, so it can release sled's pages.
     drop(reader);
@@ -136,7 +137,6 @@ pub fn summarize(dir: &std::path::Path) -> anyhow::Result<Summary> {
             InstrumentCounts { exchange, symbol, venue_symbol, total: counts.values().sum(), counts }
         })
         .collect();
-    let size_bytes = disk_size(dir);
     Ok(Summary {
         path: dir.display().to_string(),
         format_version: meta.format_version,
@@ -195,7 +195,8 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(out, "records      {} in {} blocks", s.records, s.blocks);
     let _ = writeln!(out, "ts_exchange  {}", span(&s.ts_exchange));
     let _ = writeln!(out, "ts_recv      {}", span(&s.ts_recv));
-    let _ = writeln!(out, "size         {} on disk, {:.1} bytes/record", human_bytes(s.size_bytes), s.bytes_per_record);
+    let place = if crate::log::is_remote(std::path::Path::new(&s.path)) { "in JetStream" } else { "on disk" };
+    let _ = writeln!(out, "size         {} {place}, {:.1} bytes/record", human_bytes(s.size_bytes), s.bytes_per_record);
     if s.raw_frames > 0 {
         let _ = writeln!(out, "raw frames   {}", s.raw_frames);
     }

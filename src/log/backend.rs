@@ -54,6 +54,8 @@ pub(crate) trait Backend: Send + Sync {
     fn scan_blocks(&self) -> Box<dyn Iterator<Item = ScannedBlock> + Send + '_>;
     /// The last block, verified.
     fn last_block(&self) -> Result<Option<Block>>;
+    /// Bytes the recording takes where it is stored (files on disk, or the stream's bytes).
+    fn stored_bytes(&self) -> u64;
 }
 
 /// Parses a recording location: a JetStream URL or a directory.

@@ -934,6 +934,11 @@ impl Backend for NatsLog {
         }))
     }
 
+    fn stored_bytes(&self) -> u64 {
+        let mut stream = self.stream.clone();
+        self.link.run(async move { stream.info().await.map(|i| i.state.bytes).unwrap_or(0) })
+    }
+
     fn last_block(&self) -> Result<Option<Block>> {
         let Some((batch, mut records)) = self.last_batch(true)? else { return Ok(None) };
         records.sort_by_key(|r| r.seq);

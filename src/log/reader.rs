@@ -63,6 +63,11 @@ impl Reader {
         self.backend.block_count()
     }
 
+    /// Bytes the recording takes: its files on disk, or its JetStream stream's bytes.
+    pub fn stored_bytes(&self) -> u64 {
+        self.backend.stored_bytes()
+    }
+
     /// Where the recording is: its directory or JetStream URL.
     pub fn location(&self) -> String {
         self.backend.location()

@@ -305,6 +305,10 @@ impl Backend for Store {
         let Some((key, _)) = Store::last_block(self)? else { return Ok(None) };
         Backend::blocks_from(self, key).next().transpose()
     }
+
+    fn stored_bytes(&self) -> u64 {
+        super::disk_size(&self.path)
+    }
 }
 
 /// Verified blocks in seq order; yields one error and then stops.
@@ -558,6 +562,9 @@ impl Backend for SledReader {
     fn last_block(&self) -> Result<Option<Block>> {
         Backend::last_block(&self.store()?)
     }
+    fn stored_bytes(&self) -> u64 {
+        super::disk_size(&self.path)
+    }
 }
 
 /// A writer's sled recording, reopened every `REOPEN_EVERY_BLOCKS_WRITTEN` stored blocks.
@@ -657,6 +664,9 @@ impl Backend for SledWriter {
     }
     fn last_block(&self) -> Result<Option<Block>> {
         self.with(Backend::last_block)
+    }
+    fn stored_bytes(&self) -> u64 {
+        super::disk_size(&self.path)
     }
 }
 
