@@ -1,6 +1,7 @@
 //! The NATS JetStream backend against a real `nats-server -js` on loopback (one server per
 //! test, on its own port and store): copy both ways, record from a local mock exchange into
-//! JetStream, replay parity with sled, a SIGKILLed writer resumed, and location errors.
+//! JetStream, `live --record` into JetStream replaying to the live signals, replay parity with
+//! sled, a SIGKILLed writer resumed, and location errors.
 //!
 //! nats-server comes from Debian (`.ci/run` installs it). Without it these tests skip with a
 //! message, except under CI=true, where they fail.
@@ -193,4 +194,24 @@ fn bad_locations_get_one_clear_line() {
         assert!(run.stderr.contains(expected), "{location}: {}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{location}: {}", run.stderr);
     }
+}
+
+/// The one-code-path proof on the JetStream backend: `live --record nats://...` against the
+/// mock exchange serving real frames, then replay from the stream: the same signal bytes.
+#[test]
+fn live_into_jetstream_replays_to_the_live_signals() {
+    let Some(nats) = nats() else { return };
+    let mock = crate::mock_binance::start(crate::mock_binance::Options::default());
+    let stream = nats.url("LIVEJS");
+    let dir = tempfile::tempdir().unwrap();
+    let live_out = dir.path().join("live.jsonl");
+    let (ws, rest) = (mock.ws_url(), mock.rest_url());
+    let mut args = vec!["live", "--exchange", "binance", "--symbols", "BTCUSDT", "--ws-url", &ws, "--rest-url", &rest];
+    args.extend(["--duration", "4s", "--record", &stream, "--signals-out", live_out.to_str().unwrap(), "--quiet"]);
+    args.extend(DETECT);
+    let live = run(&args);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let live_signals = std::fs::read_to_string(&live_out).unwrap();
+    assert!(live_signals.lines().count() >= 8, "the capture yields signals:\n{live_signals}");
+    assert_eq!(signals(&stream), live_signals, "replay from JetStream reproduces the live signals");
 }
