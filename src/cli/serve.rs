@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::replay::Speed;
-use crate::serve::{ServeConfig, Server};
+use crate::serve::{Protocol, ServeConfig, Server};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Protocols: binance (spot WebSocket streams and REST v3). gate and lbank are not \
@@ -30,7 +30,8 @@ pub struct Args {
     /// Recording directory
     #[arg(value_name = "REC")]
     rec: PathBuf,
-    /// Wire protocol to speak (only binance is implemented so far)
+    /// Wire protocol to speak: binance (spot WebSocket and REST, complete) or gate (spot v4:
+    /// trades, book_ticker, order_book_update, order_book and currency_pairs)
     #[arg(long, default_value = "binance", value_name = "PROTOCOL")]
     protocol: String,
     /// Address to listen on, WebSocket and REST on the same port (port 0 picks a free one)
@@ -48,18 +49,20 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match args.protocol.to_ascii_lowercase().as_str() {
-        "binance" => {}
-        "gate" | "lbank" => {
-            eprintln!("error: --protocol {} is not implemented yet (only binance is)", args.protocol);
+    let protocol = match args.protocol.to_ascii_lowercase().as_str() {
+        "binance" => Protocol::Binance,
+        "gate" | "gateio" | "gate.io" => Protocol::Gate,
+        "lbank" => {
+            eprintln!("error: --protocol lbank is not implemented yet (binance and gate are)");
             return Ok(ExitCode::from(2));
         }
         other => {
-            eprintln!("error: --protocol {other:?} is unknown (expected binance)");
+            eprintln!("error: --protocol {other:?} is unknown (expected binance or gate)");
             return Ok(ExitCode::from(2));
         }
-    }
+    };
     let config = ServeConfig {
+        protocol,
         recording: args.rec,
         bind: args.bind,
         speed: args.speed,

@@ -67,7 +67,10 @@ impl ServedBook {
 
 /// What connections and the clock share.
 pub struct State {
+    pub protocol: super::Protocol,
     pub symbols: SymbolTable,
+    /// Per instrument, Gate's spelling of the pair (`BTC_USDT`).
+    pub gate_pairs: Vec<String>,
     /// Upper-case venue symbol → instrument.
     pub by_symbol: HashMap<String, InstrumentId>,
     pub tx: broadcast::Sender<Arc<Out>>,
@@ -87,11 +90,17 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(symbols: SymbolTable, first_ts: Nanos) -> State {
+    pub fn new(symbols: SymbolTable, first_ts: Nanos, protocol: super::Protocol) -> State {
         let n = symbols.len();
-        let by_symbol = symbols.iter().map(|(id, i)| (i.venue_symbol.to_uppercase(), id)).collect();
+        let gate_pairs: Vec<String> = symbols.iter().map(|(_, i)| super::gate::pair(&i.symbol)).collect();
+        let by_symbol = match protocol {
+            super::Protocol::Binance => symbols.iter().map(|(id, i)| (i.venue_symbol.to_uppercase(), id)).collect(),
+            super::Protocol::Gate => symbols.iter().map(|(id, _)| (gate_pairs[id.0 as usize].clone(), id)).collect(),
+        };
         State {
+            protocol,
             symbols,
+            gate_pairs,
             by_symbol,
             tx: broadcast::channel(CHANNEL).0,
             books: Mutex::new((0..n).map(|_| ServedBook::default()).collect()),
@@ -214,6 +223,10 @@ impl<'a> Pass<'a> {
         let sym = inst.venue_symbol.as_str();
         let state = self.state;
         text.clear();
+        if state.protocol == super::Protocol::Gate {
+            self.on_record_gate(record, text);
+            return;
+        }
         match &record.event {
             Event::Trade(t) => {
                 wire::trade(text, sym, record.ts_exchange, t);
@@ -253,6 +266,40 @@ impl<'a> Pass<'a> {
                 self.send(None, StreamKey::MiniTickerArr, text.clone());
             }
             Event::Status(_) => {}
+        }
+    }
+
+    /// Gate: trades, book tickers and depth diffs; the served book as for Binance. Klines and
+    /// tickers are not served on this protocol yet.
+    fn on_record_gate(&mut self, record: &Record, text: &mut String) {
+        let id = record.instrument;
+        let pair = &self.state.gate_pairs[id.0 as usize];
+        let ts = record.ts_exchange;
+        match &record.event {
+            Event::Trade(t) => {
+                super::gate::trade(text, pair, ts, t);
+                self.send(Some(id), StreamKey::Trade, text.clone());
+            }
+            Event::Quote(q) => {
+                super::gate::book_ticker(text, pair, ts, q);
+                self.send(Some(id), StreamKey::BookTicker, text.clone());
+            }
+            Event::BookDelta(d) => {
+                let served = &mut self.state.books.lock().expect("books lock")[id.0 as usize];
+                served.book.apply_delta(d);
+                served.recorded = None;
+                super::gate::depth_update(text, pair, ts, d);
+                self.send(Some(id), StreamKey::Depth, text.clone());
+            }
+            Event::BookSnapshot(s) => {
+                {
+                    let served = &mut self.state.books.lock().expect("books lock")[id.0 as usize];
+                    served.book.apply_snapshot(s);
+                    served.recorded = Some(s.clone());
+                }
+                self.hold_for_snapshot_fetch(id);
+            }
+            Event::Candle(_) | Event::Ticker(_) | Event::Status(_) => {}
         }
     }
 

@@ -4,12 +4,13 @@
 //! This module owns rendering records back into a venue's wire format and serving them:
 //! `clock.rs` (the one replay clock every connection shares, with the served books and
 //! candles), `session.rs` (one port: WebSocket upgrades become stream sessions, everything
-//! else is answered as REST), and one file per protocol (`binance.rs`). The engine must not use
-//! it: it does IO and reads the wall clock. Only Binance is implemented; Gate and LBank follow
-//! the same structure later.
+//! else is answered as REST), and one file per protocol (`binance.rs`, `gate.rs`). The engine
+//! must not use it: it does IO and reads the wall clock. Binance is complete; Gate serves
+//! trades, book tickers and depth diffs with its REST book and pairs; LBank is not served yet.
 
 pub mod binance;
 mod clock;
+pub mod gate;
 mod session;
 
 use std::net::SocketAddr;
@@ -34,9 +35,17 @@ pub enum ServeError {
     Replay(#[from] crate::log::LogError),
 }
 
+/// The exchange protocol a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Binance,
+    Gate,
+}
+
 /// What to serve and how.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    pub protocol: Protocol,
     pub recording: PathBuf,
     pub bind: String,
     pub speed: Speed,
@@ -73,7 +82,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(&config.bind)
             .await
             .map_err(|source| ServeError::Bind { addr: config.bind.clone(), source })?;
-        let state = Arc::new(clock::State::new(table, first_ts));
+        let state = Arc::new(clock::State::new(table, first_ts, config.protocol));
         Ok(Server { listener, state, symbols: Arc::new(specs), config })
     }
 

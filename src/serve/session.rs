@@ -137,6 +137,10 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
     // Subscribe to the clock before anything can start it, so no record is missed.
     let mut rx = shared.state.tx.subscribe();
+    if shared.state.protocol == super::Protocol::Gate {
+        gate_websocket(ws, rx, shared).await;
+        return;
+    }
     let mut session = Session { shared: shared.clone(), subs: Vec::new(), combined: false };
     let (path, query) = uri.split_once('?').unwrap_or((&uri, ""));
     let names: Vec<String> = if let Some(list) = query.split('&').find_map(|kv| kv.strip_prefix("streams=")) {
@@ -183,24 +187,11 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
                 Some(Ok(_)) => {}
             },
             received = rx.recv() => {
-                let first = match received {
-                    Ok(out) => out,
-                    Err(RecvError::Lagged(n)) => {
-                        lost += n;
-                        shared.state.drops.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!(lost = n, total_lost = lost, "a slow client lost messages");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => break,
+                let batch = match take_batch(received, &mut rx, &shared.state, &mut lost) {
+                    Some(batch) => batch,
+                    None => break,
                 };
                 let mut failed = false;
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(out) => batch.push(out),
-                        Err(_) => break,
-                    }
-                }
                 for out in &batch {
                     for sub in &session.subs {
                         if sub.key == out.key && sub.instrument == out.instrument {
@@ -225,6 +216,139 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
             let _ =
                 shared.state.awaiting_snapshot[i.0 as usize]
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// A Gate session: any path; `{"channel","event":"subscribe","payload"}` requests acked as
+/// Gate acks them, `spot.ping` answered with `spot.pong`, updates sent as rendered.
+async fn gate_websocket(
+    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Out>>,
+    shared: Arc<Shared>,
+) {
+    use super::gate::{self, Control};
+    let state = &shared.state;
+    let mut subs: Vec<(StreamKey, InstrumentId)> = Vec::new();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut lost = 0u64;
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Ping(payload))) => {
+                    if ws.send(Message::Pong(payload)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let now = state.now_ms();
+                    let reply = match gate::parse_control(&text, now) {
+                        Err(reply) => reply,
+                        Ok(Control::Ping) => gate::pong(now),
+                        Ok(Control::Subscribe { channel, payload }) => match gate_subs(state, &channel, &payload) {
+                            Ok(wanted) => {
+                                for sub in wanted {
+                                    if subs.contains(&sub) {
+                                        continue;
+                                    }
+                                    if sub.0 == StreamKey::Depth {
+                                        state.awaiting_snapshot[sub.1.0 as usize].fetch_add(1, Ordering::AcqRel);
+                                    }
+                                    subs.push(sub);
+                                }
+                                state.started.store(true, Ordering::Release);
+                                gate::ack(&channel, "subscribe", now)
+                            }
+                            Err(message) => gate::error_reply(&channel, "subscribe", 2, &message, now),
+                        },
+                        Ok(Control::Unsubscribe { channel, payload }) => match gate_subs(state, &channel, &payload) {
+                            Ok(gone) => {
+                                subs.retain(|s| !gone.contains(s));
+                                gate::ack(&channel, "unsubscribe", now)
+                            }
+                            Err(message) => gate::error_reply(&channel, "unsubscribe", 2, &message, now),
+                        },
+                    };
+                    if ws.send(Message::text(reply)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            received = rx.recv() => {
+                let batch = match take_batch(received, &mut rx, state, &mut lost) {
+                    Some(batch) => batch,
+                    None => break,
+                };
+                let mut failed = false;
+                for out in &batch {
+                    if subs.iter().any(|(key, id)| *key == out.key && Some(*id) == out.instrument) {
+                        failed |= ws.feed(Message::text(out.payload.clone())).await.is_err();
+                    }
+                }
+                if failed || ws.flush().await.is_err() {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    for (key, id) in &subs {
+        if *key == StreamKey::Depth {
+            let _ = state.awaiting_snapshot[id.0 as usize]
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// The message just received plus whatever else is queued, up to `BATCH`, to send with one
+/// flush. Empty after a lag (the loss is counted and logged); `None` when the clock is gone.
+fn take_batch(
+    received: Result<Arc<Out>, RecvError>,
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<Out>>,
+    state: &State,
+    lost: &mut u64,
+) -> Option<Vec<Arc<Out>>> {
+    let first = match received {
+        Ok(out) => out,
+        Err(RecvError::Lagged(n)) => {
+            *lost += n;
+            state.drops.fetch_add(n, Ordering::Relaxed);
+            tracing::warn!(lost = n, total_lost = *lost, "a slow client lost messages");
+            return Some(Vec::new());
+        }
+        Err(RecvError::Closed) => return None,
+    };
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(out) => batch.push(out),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// The (stream, instrument) pairs a Gate subscribe names, or the error message.
+fn gate_subs(state: &State, channel: &str, payload: &[String]) -> Result<Vec<(StreamKey, InstrumentId)>, String> {
+    let resolve =
+        |pair: &str| state.by_symbol.get(&pair.to_uppercase()).copied().ok_or(format!("unknown currency pair {pair}"));
+    match channel {
+        "spot.trades" | "spot.book_ticker" => {
+            let key = if channel == "spot.trades" { StreamKey::Trade } else { StreamKey::BookTicker };
+            payload.iter().map(|p| resolve(p).map(|id| (key, id))).collect()
+        }
+        "spot.order_book_update" => match payload {
+            [pair, _interval] => Ok(vec![(StreamKey::Depth, resolve(pair)?)]),
+            _ => Err("payload must be [currency_pair, interval]".into()),
+        },
+        other => {
+            Err(format!("channel {other} is not served (spot.trades, spot.book_ticker, spot.order_book_update are)"))
         }
     }
 }
@@ -267,6 +391,9 @@ fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 async fn route(target: &str, shared: &Shared) -> (u16, String) {
+    if shared.state.protocol == super::Protocol::Gate {
+        return gate_route(target, shared).await;
+    }
     let state = &shared.state;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let symbol = || {
@@ -290,29 +417,76 @@ async fn route(target: &str, shared: &Shared) -> (u16, String) {
     }
 }
 
-/// The book at the current replay time; before the recording's first snapshot this waits for
-/// the clock to reach it (a client syncing a book asks right after subscribing to diffs).
-async fn depth(state: &State, id: InstrumentId, limit: Option<&str>) -> Result<String, (u16, String)> {
+async fn gate_route(target: &str, shared: &Shared) -> (u16, String) {
+    use super::gate;
+    let state = &shared.state;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let result = match path {
+        "/api/v4/spot/currency_pairs" => Ok(gate::currency_pairs(&state.symbols)),
+        "/api/v4/spot/order_book" => {
+            let pair = param(query, "currency_pair").unwrap_or("").to_uppercase();
+            match state.by_symbol.get(&pair).copied() {
+                None => Err((400, gate::rest_error("INVALID_CURRENCY_PAIR", &format!("invalid currency pair {pair}")))),
+                Some(id) => match served_book(state, id, param(query, "limit"), 100).await {
+                    Ok((last, bids, asks)) => Ok(gate::order_book(last, &bids, &asks, state.now_ms())),
+                    Err(BookError::Limit) => Err((400, gate::rest_error("INVALID_PARAM_VALUE", "invalid limit"))),
+                    Err(BookError::NoBook) => {
+                        Err((503, gate::rest_error("SERVER_ERROR", "no valid book at the current replay time")))
+                    }
+                },
+            }
+        }
+        _ => Err((404, gate::rest_error("NOT_FOUND", "not served by tapedeck"))),
+    };
+    match result {
+        Ok(body) => (200, body),
+        Err(e) => e,
+    }
+}
+
+/// Why no book could be served.
+enum BookError {
+    Limit,
+    NoBook,
+}
+
+/// The served book at the current replay time, at most `limit` levels a side (default
+/// `default_limit`); before the recording's first snapshot this waits for the clock to reach it.
+async fn served_book(
+    state: &State,
+    id: InstrumentId,
+    limit: Option<&str>,
+    default_limit: usize,
+) -> Result<(u64, Vec<crate::model::Level>, Vec<crate::model::Level>), BookError> {
     let limit = match limit.map(str::parse::<usize>) {
-        None => 100,
+        None => default_limit,
         Some(Ok(n)) if (1..=5000).contains(&n) => n,
-        Some(_) => return Err((400, wire::rest_error(-1100, "Illegal characters found in parameter 'limit'."))),
+        Some(_) => return Err(BookError::Limit),
     };
     let deadline = tokio::time::Instant::now() + BOOK_WAIT;
     loop {
         {
             let books = state.books.lock().expect("books lock");
-            if let Some((last, bids, asks)) = books[id.0 as usize].depth(limit) {
-                let body = wire::depth_snapshot(last, &bids, &asks);
+            if let Some(book) = books[id.0 as usize].depth(limit) {
                 // Release the clock if it holds at a snapshot for this fetch.
                 state.awaiting_snapshot[id.0 as usize].store(0, Ordering::Release);
-                return Ok(body);
+                return Ok(book);
             }
         }
         if tokio::time::Instant::now() > deadline || state.finished.load(Ordering::Acquire) {
-            return Err((503, wire::rest_error(-1003, "No valid book at the current replay time.")));
+            return Err(BookError::NoBook);
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The book at the current replay time; before the recording's first snapshot this waits for
+/// the clock to reach it (a client syncing a book asks right after subscribing to diffs).
+async fn depth(state: &State, id: InstrumentId, limit: Option<&str>) -> Result<String, (u16, String)> {
+    match served_book(state, id, limit, 100).await {
+        Ok((last, bids, asks)) => Ok(wire::depth_snapshot(last, &bids, &asks)),
+        Err(BookError::Limit) => Err((400, wire::rest_error(-1100, "Illegal characters found in parameter 'limit'."))),
+        Err(BookError::NoBook) => Err((503, wire::rest_error(-1003, "No valid book at the current replay time."))),
     }
 }
 

@@ -66,7 +66,12 @@ pub fn check_golden(name: &str, actual: &str) {
 /// Runs `tapedeck record` of Binance BTCUSDT trades, quotes and depth from a local server
 /// (`ws`, `rest`) into `out`, plus `extra` flags (`--duration`, `--json`, ...).
 pub fn record_binance(ws: &str, rest: &str, out: &str, extra: &[&str]) -> Run {
-    let mut args = vec!["record", "--exchange", "binance", "--symbols", "BTCUSDT", "--streams", "trade,quote,depth"];
+    record_venue("binance", "BTCUSDT", ws, rest, out, extra)
+}
+
+/// `record_binance` for any venue and symbol.
+pub fn record_venue(exchange: &str, symbol: &str, ws: &str, rest: &str, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["record", "--exchange", exchange, "--symbols", symbol, "--streams", "trade,quote,depth"];
     args.extend(["--ws-url", ws, "--rest-url", rest, "--out", out]);
     args.extend(extra);
     run(&args)
