@@ -30,8 +30,9 @@ pub struct Args {
     /// Recording directory
     #[arg(value_name = "REC")]
     rec: PathBuf,
-    /// Wire protocol to speak: binance (spot WebSocket and REST, complete) or gate (spot v4:
-    /// trades, book_ticker, order_book_update, order_book and currency_pairs)
+    /// Wire protocol to speak: binance (spot WebSocket and REST, complete), gate (spot v4:
+    /// trades, book_ticker, order_book_update, order_book and currency_pairs) or lbank (V2:
+    /// trade and whole-book depth pushes, currencyPairs)
     #[arg(long, default_value = "binance", value_name = "PROTOCOL")]
     protocol: String,
     /// Address to listen on, WebSocket and REST on the same port (port 0 picks a free one)
@@ -52,12 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let protocol = match args.protocol.to_ascii_lowercase().as_str() {
         "binance" => Protocol::Binance,
         "gate" | "gateio" | "gate.io" => Protocol::Gate,
-        "lbank" => {
-            eprintln!("error: --protocol lbank is not implemented yet (binance and gate are)");
-            return Ok(ExitCode::from(2));
-        }
+        "lbank" => Protocol::LBank,
         other => {
-            eprintln!("error: --protocol {other:?} is unknown (expected binance or gate)");
+            eprintln!("error: --protocol {other:?} is unknown (expected binance, gate or lbank)");
             return Ok(ExitCode::from(2));
         }
     };

@@ -69,8 +69,9 @@ impl ServedBook {
 pub struct State {
     pub protocol: super::Protocol,
     pub symbols: SymbolTable,
-    /// Per instrument, Gate's spelling of the pair (`BTC_USDT`).
-    pub gate_pairs: Vec<String>,
+    /// Per instrument, the pair as the protocol spells it (`BTC_USDT` on Gate, `btc_usdt` on
+    /// LBank, the venue symbol on Binance).
+    pub pairs: Vec<String>,
     /// Upper-case venue symbol → instrument.
     pub by_symbol: HashMap<String, InstrumentId>,
     pub tx: broadcast::Sender<Arc<Out>>,
@@ -92,15 +93,19 @@ pub struct State {
 impl State {
     pub fn new(symbols: SymbolTable, first_ts: Nanos, protocol: super::Protocol) -> State {
         let n = symbols.len();
-        let gate_pairs: Vec<String> = symbols.iter().map(|(_, i)| super::gate::pair(&i.symbol)).collect();
-        let by_symbol = match protocol {
-            super::Protocol::Binance => symbols.iter().map(|(id, i)| (i.venue_symbol.to_uppercase(), id)).collect(),
-            super::Protocol::Gate => symbols.iter().map(|(id, _)| (gate_pairs[id.0 as usize].clone(), id)).collect(),
-        };
+        let pairs: Vec<String> = symbols
+            .iter()
+            .map(|(_, i)| match protocol {
+                super::Protocol::Binance => i.venue_symbol.to_uppercase(),
+                super::Protocol::Gate => super::gate::pair(&i.symbol),
+                super::Protocol::LBank => super::lbank::pair(&i.symbol),
+            })
+            .collect();
+        let by_symbol = symbols.iter().map(|(id, _)| (pairs[id.0 as usize].clone(), id)).collect();
         State {
             protocol,
             symbols,
-            gate_pairs,
+            pairs,
             by_symbol,
             tx: broadcast::channel(CHANNEL).0,
             books: Mutex::new((0..n).map(|_| ServedBook::default()).collect()),
@@ -223,9 +228,10 @@ impl<'a> Pass<'a> {
         let sym = inst.venue_symbol.as_str();
         let state = self.state;
         text.clear();
-        if state.protocol == super::Protocol::Gate {
-            self.on_record_gate(record, text);
-            return;
+        match state.protocol {
+            super::Protocol::Gate => return self.on_record_gate(record, text),
+            super::Protocol::LBank => return self.on_record_lbank(record, text),
+            super::Protocol::Binance => {}
         }
         match &record.event {
             Event::Trade(t) => {
@@ -273,7 +279,7 @@ impl<'a> Pass<'a> {
     /// tickers are not served on this protocol yet.
     fn on_record_gate(&mut self, record: &Record, text: &mut String) {
         let id = record.instrument;
-        let pair = &self.state.gate_pairs[id.0 as usize];
+        let pair = &self.state.pairs[id.0 as usize];
         let ts = record.ts_exchange;
         match &record.event {
             Event::Trade(t) => {
@@ -300,6 +306,45 @@ impl<'a> Pass<'a> {
                 self.hold_for_snapshot_fetch(id);
             }
             Event::Candle(_) | Event::Ticker(_) | Event::Status(_) => {}
+        }
+    }
+
+    /// LBank: trades, and after every book change the served book's top levels as a whole-book
+    /// `depth` push (LBank has no diffs, so clients never fetch a snapshot to sync).
+    fn on_record_lbank(&mut self, record: &Record, text: &mut String) {
+        use super::lbank;
+        let id = record.instrument;
+        let pair = &self.state.pairs[id.0 as usize];
+        let ts = record.ts_exchange;
+        match &record.event {
+            Event::Trade(t) => {
+                lbank::trade(text, pair, ts, t);
+                self.send(Some(id), StreamKey::Trade, text.clone());
+            }
+            Event::BookDelta(_) | Event::BookSnapshot(_) => {
+                let book = {
+                    let served = &mut self.state.books.lock().expect("books lock")[id.0 as usize];
+                    match &record.event {
+                        Event::BookDelta(d) => {
+                            served.book.apply_delta(d);
+                        }
+                        Event::BookSnapshot(s) => {
+                            served.book.apply_snapshot(s);
+                        }
+                        _ => {}
+                    }
+                    served.recorded = None;
+                    served
+                        .book
+                        .is_valid()
+                        .then(|| (served.book.bids(lbank::DEPTH_LEVELS), served.book.asks(lbank::DEPTH_LEVELS)))
+                };
+                if let Some((bids, asks)) = book {
+                    lbank::depth(text, pair, ts, &bids, &asks);
+                    self.send(Some(id), StreamKey::Depth, text.clone());
+                }
+            }
+            Event::Quote(_) | Event::Candle(_) | Event::Ticker(_) | Event::Status(_) => {}
         }
     }
 

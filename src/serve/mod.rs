@@ -4,13 +4,15 @@
 //! This module owns rendering records back into a venue's wire format and serving them:
 //! `clock.rs` (the one replay clock every connection shares, with the served books and
 //! candles), `session.rs` (one port: WebSocket upgrades become stream sessions, everything
-//! else is answered as REST), and one file per protocol (`binance.rs`, `gate.rs`). The engine
-//! must not use it: it does IO and reads the wall clock. Binance is complete; Gate serves
-//! trades, book tickers and depth diffs with its REST book and pairs; LBank is not served yet.
+//! else is answered as REST), and one file per protocol (`binance.rs`, `gate.rs`, `lbank.rs`).
+//! The engine must not use it: it does IO and reads the wall clock. Binance is complete; Gate
+//! serves trades, book tickers and depth diffs with its REST book and pairs; LBank serves
+//! trades and whole-book depth pushes with its pairs list.
 
 pub mod binance;
 mod clock;
 pub mod gate;
+pub mod lbank;
 mod session;
 
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ pub enum ServeError {
 pub enum Protocol {
     Binance,
     Gate,
+    LBank,
 }
 
 /// What to serve and how.

@@ -137,9 +137,10 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
     // Subscribe to the clock before anything can start it, so no record is missed.
     let mut rx = shared.state.tx.subscribe();
-    if shared.state.protocol == super::Protocol::Gate {
-        gate_websocket(ws, rx, shared).await;
-        return;
+    match shared.state.protocol {
+        super::Protocol::Gate => return gate_websocket(ws, rx, shared).await,
+        super::Protocol::LBank => return lbank_websocket(ws, rx, shared).await,
+        super::Protocol::Binance => {}
     }
     let mut session = Session { shared: shared.clone(), subs: Vec::new(), combined: false };
     let (path, query) = uri.split_once('?').unwrap_or((&uri, ""));
@@ -306,6 +307,92 @@ async fn gate_websocket(
     }
 }
 
+/// An LBank session: any path; `{"action":"subscribe","subscribe":"trade|depth","pair"}`
+/// (no ack, as LBank), `{"action":"ping","ping":X}` answered with the same X.
+async fn lbank_websocket(
+    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Out>>,
+    shared: Arc<Shared>,
+) {
+    use super::lbank::{self, Control};
+    let state = &shared.state;
+    let mut subs: Vec<(StreamKey, InstrumentId)> = Vec::new();
+    let mut lost = 0u64;
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Ping(payload))) => {
+                    if ws.send(Message::Pong(payload)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let now = state.clock.load(Ordering::Relaxed);
+                    let reply = match lbank::parse_control(&text, now) {
+                        Err(reply) => Some(reply),
+                        Ok(Control::Ping(value)) => Some(lbank::pong(&value)),
+                        Ok(Control::Pong) => None,
+                        Ok(Control::Subscribe { stream, pair }) => lbank_subscribe(state, &mut subs, true, &stream, &pair, now),
+                        Ok(Control::Unsubscribe { stream, pair }) => {
+                            lbank_subscribe(state, &mut subs, false, &stream, &pair, now)
+                        }
+                    };
+                    if let Some(reply) = reply
+                        && ws.send(Message::text(reply)).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            received = rx.recv() => {
+                let batch = match take_batch(received, &mut rx, state, &mut lost) {
+                    Some(batch) => batch,
+                    None => break,
+                };
+                let mut failed = false;
+                for out in &batch {
+                    if subs.iter().any(|(key, id)| *key == out.key && Some(*id) == out.instrument) {
+                        failed |= ws.feed(Message::text(out.payload.clone())).await.is_err();
+                    }
+                }
+                if failed || ws.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Adds or removes an LBank subscription; the error reply for an unknown stream or pair.
+fn lbank_subscribe(
+    state: &State,
+    subs: &mut Vec<(StreamKey, InstrumentId)>,
+    subscribe: bool,
+    stream: &str,
+    pair: &str,
+    now: u64,
+) -> Option<String> {
+    let key = match stream {
+        "trade" => StreamKey::Trade,
+        "depth" => StreamKey::Depth,
+        _ => return Some(super::lbank::error_reply(&format!("stream {stream} is not served (trade, depth are)"), now)),
+    };
+    let Some(id) = state.by_symbol.get(pair).copied() else {
+        return Some(super::lbank::error_reply(&format!("Invalid pair ['{pair}']"), now));
+    };
+    if subscribe {
+        if !subs.contains(&(key, id)) {
+            subs.push((key, id));
+        }
+        state.started.store(true, Ordering::Release);
+    } else {
+        subs.retain(|s| *s != (key, id));
+    }
+    None
+}
+
 /// The message just received plus whatever else is queued, up to `BATCH`, to send with one
 /// flush. Empty after a lag (the loss is counted and logged); `None` when the clock is gone.
 fn take_batch(
@@ -391,8 +478,17 @@ fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 async fn route(target: &str, shared: &Shared) -> (u16, String) {
-    if shared.state.protocol == super::Protocol::Gate {
-        return gate_route(target, shared).await;
+    match shared.state.protocol {
+        super::Protocol::Gate => return gate_route(target, shared).await,
+        super::Protocol::LBank => {
+            return match target.split_once('?').map_or(target, |(path, _)| path) {
+                "/v2/currencyPairs.do" => {
+                    (200, super::lbank::currency_pairs(&shared.state.symbols, shared.state.now_ms()))
+                }
+                _ => (404, r#"{"result":"false","error_code":10009,"msg":"not served by tapedeck"}"#.to_string()),
+            };
+        }
+        super::Protocol::Binance => {}
     }
     let state = &shared.state;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));

@@ -410,3 +410,68 @@ fn reqwest_get(url: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
+
+/// `serve --protocol lbank`: the sample served as LBank V2 (pair `btc_usdt`), recorded by
+/// tapedeck's own LBank client. Trades arrive with the sample's prices, sizes, sides and exchange
+/// times (LBank's UTC+8 strings carry them to the nanosecond); the book arrives as LBank's
+/// whole-book pushes, one per book change once the served book is valid, and the last equals the
+/// sample's final book. Pings are echoed; unknown pairs get LBank's error.
+#[test]
+fn lbank_protocol_round_trips_the_sample_through_tapedecks_lbank_client() {
+    let (_served, addr, _copy) = serve(&["--protocol", "lbank", "--speed", "max", "--start-on-connect"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lbank");
+    let (ws, rest) = (format!("ws://{addr}/ws/V2/"), format!("http://{addr}"));
+    let mut args = vec!["record", "--exchange", "lbank", "--symbols", "btc_usdt", "--streams", "trade,depth"];
+    args.extend(["--ws-url", &ws, "--rest-url", &rest, "--out", out.to_str().unwrap(), "--duration", "8s", "--json"]);
+    let rec = run(&args);
+    assert_eq!(rec.code, 0, "{}", rec.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&rec.stdout).unwrap();
+    let lbank = &summary["exchanges"]["lbank"];
+    assert_eq!((lbank["parse_errors"].as_u64(), lbank["venue_errors"].as_u64()), (Some(0), Some(0)), "{summary}");
+
+    let trades = |dir: &std::path::Path| -> Vec<String> {
+        market(dir)
+            .0
+            .iter()
+            .filter_map(|(i, r)| match &r.event {
+                Event::Trade(t) => Some(format!("{} {} {} {} {:?}", i.symbol, r.ts_exchange, t.price, t.qty, t.side)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (a, b) = (trades(&root().join(SAMPLE)), trades(&out));
+    assert_eq!(a.len(), 9757);
+    assert!(a == b, "every trade arrives once, with its price, size, side and time");
+    let snapshots = market(&out).0.iter().filter(|(_, r)| matches!(r.event, Event::BookSnapshot(_))).count();
+    assert!(snapshots > 3000, "one whole-book push per book change: {snapshots}");
+    let (valid, _, levels) = final_book(&out);
+    let (_, _, expected) = final_book(&root().join(SAMPLE));
+    assert!(valid);
+    assert_eq!(levels, expected, "the last push is the sample's final book, 100 levels a side");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await.unwrap();
+        let mut ask = async |text: &str| -> serde_json::Value {
+            ws.send(Message::text(text)).await.unwrap();
+            loop {
+                if let Some(Ok(Message::Text(reply))) = ws.next().await {
+                    let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+                    if v.get("type").is_none() {
+                        return v;
+                    }
+                }
+            }
+        };
+        assert_eq!(ask(r#"{"action":"ping","ping":"p-7"}"#).await, serde_json::json!({"action":"pong","pong":"p-7"}));
+        let refused = ask(r#"{"action":"subscribe","subscribe":"trade","pair":"nope_usdt"}"#).await;
+        assert_eq!(refused["status"], "error", "{refused}");
+    });
+    assert_eq!(
+        reqwest_get(&format!("{rest}/v2/currencyPairs.do")).split(r#","ts""#).next().unwrap(),
+        r#"{"result":"true","data":["btc_usdt"],"error_code":0"#
+    );
+}
