@@ -1,5 +1,5 @@
 //! The recording: an append-only log of [`Record`]s in a sled database directory, or in a
-//! NATS JetStream stream (`nats://host:4222/STREAM`, see `nats.rs`).
+//! NATS JetStream stream (`nats://host:4222/STREAM`, see `nats/`).
 //!
 //! This module is the only place that knows sled or JetStream exists. Everything else uses
 //! [`Writer`], [`Reader`] and [`RecordingMeta`], which hold a backend (`backend.rs`). A recording holds three trees: `meta` (JSON metadata and
