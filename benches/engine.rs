@@ -4,6 +4,9 @@
 //!   no detectors and with the three built-in detectors;
 //! - `engine_in_memory/*`: the same without storage, to separate engine from log cost;
 //! - `detector/*`: one detector alone in the engine, ns per event;
+//! - `book/*`: the sample's snapshot and depth diffs applied to an `OrderBook` (the price
+//!   ladder), against the same updates in a `BTreeMap<Decimal, Decimal>` per side (the
+//!   book's earlier layout), throughput in levels;
 //! - `sharded/*`: the three detectors over 16 instruments (the sample's records dealt out in
 //!   runs of 100), one engine against `engine::sharded::Sharded` on 1 and 2 rayon threads,
 //!   in chunks of 16,384 records as `replay --threads` runs them.
@@ -16,11 +19,13 @@ mod common;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::BTreeMap;
 use tapedeck::detect::DetectorSpec;
-use tapedeck::engine::Engine;
+
 use tapedeck::engine::sharded::Sharded;
+use tapedeck::engine::{Engine, OrderBook};
 use tapedeck::log::{Reader, WriterConfig};
-use tapedeck::model::{Exchange, Instrument, InstrumentId, Record, SymbolTable};
+use tapedeck::model::{Decimal, Event, Exchange, Instrument, InstrumentId, Level, Record, SymbolTable};
 
 const N: usize = 1_000_000;
 const ALL: [&str; 3] = [
@@ -118,5 +123,65 @@ fn bench_sharded(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_sharded);
+fn bench_book(c: &mut Criterion) {
+    let sample = tapedeck::log::read_all(std::path::Path::new(common::SAMPLE)).unwrap();
+    let updates: Vec<&Event> =
+        sample.iter().map(|r| &r.event).filter(|e| matches!(e, Event::BookSnapshot(_) | Event::BookDelta(_))).collect();
+    let levels: usize = updates
+        .iter()
+        .map(|e| match e {
+            Event::BookSnapshot(s) => s.bids.len() + s.asks.len(),
+            Event::BookDelta(d) => d.bids.len() + d.asks.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut group = c.benchmark_group("book");
+    group.sample_size(20).measurement_time(Duration::from_secs(5)).throughput(Throughput::Elements(levels as u64));
+    group.bench_function("ladder", |b| {
+        b.iter(|| {
+            let mut book = OrderBook::default();
+            for e in &updates {
+                match e {
+                    Event::BookSnapshot(s) => book.apply_snapshot(s),
+                    Event::BookDelta(d) => book.apply_delta(d),
+                    _ => unreachable!(),
+                };
+            }
+            book.depth()
+        })
+    });
+    group.bench_function("btreemap", |b| {
+        b.iter(|| {
+            let (mut bids, mut asks) = (BTreeMap::<Decimal, Decimal>::new(), BTreeMap::<Decimal, Decimal>::new());
+            let set = |side: &mut BTreeMap<Decimal, Decimal>, levels: &[Level]| {
+                for l in levels {
+                    if l.qty.is_zero() {
+                        side.remove(&l.price);
+                    } else {
+                        side.insert(l.price, l.qty);
+                    }
+                }
+            };
+            for e in &updates {
+                match e {
+                    Event::BookSnapshot(s) => {
+                        bids.clear();
+                        asks.clear();
+                        set(&mut bids, &s.bids);
+                        set(&mut asks, &s.asks);
+                    }
+                    Event::BookDelta(d) => {
+                        set(&mut bids, &d.bids);
+                        set(&mut asks, &d.asks);
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            (bids.len(), asks.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_sharded, bench_book);
 criterion_main!(benches);

@@ -7,11 +7,12 @@
 //! REST snapshot is taken after the stream starts: the diffs that arrived before it but
 //! end after its id are applied right after it, as the venues' procedure requires.
 //! Snapshots without an id (LBank full-depth pushes) replace the book and are always valid.
-//! No IO, no clock.
+//! Each side is a price ladder (`ladder.rs`). No IO, no clock.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use crate::model::{BookDelta, BookSnapshot, Level, Price, Qty};
+use super::ladder::{Best, Side};
+use crate::model::{BookDelta, BookSnapshot, Level};
 
 /// Why a book is not currently trustworthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub const MAX_BUFFERED: usize = 4096;
 /// One instrument's book.
 #[derive(Debug, Clone)]
 pub struct OrderBook {
-    bids: BTreeMap<Price, Qty>,
-    asks: BTreeMap<Price, Qty>,
+    bids: Side,
+    asks: Side,
     last_update_id: Option<u64>,
     invalid: Option<Invalid>,
     buffered: VecDeque<BookDelta>,
@@ -54,8 +55,8 @@ pub struct OrderBook {
 impl Default for OrderBook {
     fn default() -> Self {
         OrderBook {
-            bids: BTreeMap::new(),
-            asks: BTreeMap::new(),
+            bids: Side::new(Best::Highest),
+            asks: Side::new(Best::Lowest),
             last_update_id: None,
             invalid: Some(Invalid::AwaitingSnapshot),
             buffered: VecDeque::new(),
@@ -77,21 +78,21 @@ impl OrderBook {
     }
 
     pub fn best_bid(&self) -> Option<Level> {
-        self.bids.iter().next_back().map(|(p, q)| Level { price: *p, qty: *q })
+        self.bids.best()
     }
 
     pub fn best_ask(&self) -> Option<Level> {
-        self.asks.iter().next().map(|(p, q)| Level { price: *p, qty: *q })
+        self.asks.best()
     }
 
     /// Up to `n` bid levels, best first.
     pub fn bids(&self, n: usize) -> Vec<Level> {
-        self.bids.iter().rev().take(n).map(|(p, q)| Level { price: *p, qty: *q }).collect()
+        self.bids.levels(n)
     }
 
     /// Up to `n` ask levels, best first.
     pub fn asks(&self, n: usize) -> Vec<Level> {
-        self.asks.iter().take(n).map(|(p, q)| Level { price: *p, qty: *q }).collect()
+        self.asks.levels(n)
     }
 
     pub fn depth(&self) -> (usize, usize) {
@@ -163,14 +164,8 @@ impl OrderBook {
 }
 
 /// Quantities are absolute; zero removes the level (removing an absent level is normal).
-fn set_levels(side: &mut BTreeMap<Price, Qty>, levels: &[Level]) {
-    for level in levels {
-        if level.qty.is_zero() {
-            side.remove(&level.price);
-        } else {
-            side.insert(level.price, level.qty);
-        }
-    }
+fn set_levels(side: &mut Side, levels: &[Level]) {
+    side.set_all(levels);
 }
 
 #[cfg(test)]
@@ -178,6 +173,7 @@ mod tests {
     use super::*;
     use crate::model::Decimal;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn lv(p: i64, q: i64) -> Level {
         Level { price: Decimal::from_int(p), qty: Decimal::from_int(q) }

@@ -9,6 +9,7 @@
 pub mod book;
 pub mod broker;
 pub mod candles;
+mod ladder;
 pub mod sharded;
 pub mod signal;
 pub mod strategy;
