@@ -152,12 +152,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         sharded_stats = Some(sharded.stats());
     } else {
-        while let Some(record) = merged.next() {
+        let symbols = merged.symbols().clone();
+        while let Some(record) = merged.next_ref() {
             pacer.wait(record.ts_recv);
             let ts_recv = record.ts_recv;
-            for signal in engine.on_record(&record) {
-                signals.emit(signal, merged.symbols())?;
-                alerts.on_signal(signal, merged.symbols());
+            for signal in engine.on_record(record) {
+                signals.emit(signal, &symbols)?;
+                alerts.on_signal(signal, &symbols);
             }
             n += 1;
             if n % 8192 == 0 {

@@ -177,6 +177,28 @@ pub struct RecordIter {
     done: bool,
 }
 
+impl RecordIter {
+    /// The rest of the current block, or the next block, whole: for readers that lend
+    /// records in place instead of moving each one out.
+    pub fn next_batch(&mut self) -> Option<Result<Vec<Record>>> {
+        let start = self.start;
+        if self.current.len() > 0 {
+            return Some(Ok(std::mem::take(&mut self.current).filter(|r| r.seq >= start).collect()));
+        }
+        if self.done {
+            return None;
+        }
+        match self.blocks.next()? {
+            Ok(block) if block.first_seq >= start => Some(Ok(block.records)),
+            Ok(block) => Some(Ok(block.records.into_iter().filter(|r| r.seq >= start).collect())),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 impl Iterator for RecordIter {
     type Item = Result<Record>;
 

@@ -29,6 +29,10 @@ const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// 10M replay at 48 MiB but took 2.76 s; every 512, 100 MiB and 2.26 s; every 2048, 310 MiB.
 const REOPEN_EVERY_BLOCKS: usize = 512;
 
+/// Blocks decoded at once on rayon's pool by a long read. Each decoded block of a
+/// book-heavy recording is about half a megabyte, so this bounds the extra memory.
+const MAX_PARALLEL_DECODE: usize = 8;
+
 /// How long to wait for another process to release a recording before giving up.
 const LOCK_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -292,7 +296,7 @@ impl Backend for Store {
             since_open: 0,
             next_key: Some(start_key),
             expected: None,
-            scratch: Vec::new(),
+            ready: std::collections::VecDeque::new(),
             failed: false,
         })
     }
@@ -322,8 +326,18 @@ pub(crate) struct SledBlocks {
     since_open: usize,
     next_key: Option<u64>,
     expected: Option<u64>,
-    scratch: Vec<u8>,
+    /// Blocks decoded ahead, in order; an error ends them.
+    ready: std::collections::VecDeque<Result<Block>>,
     failed: bool,
+}
+
+/// A stored block fetched but not yet decoded: its key, bytes, and the next block's key.
+type Fetched = (u64, sled::IVec, Option<u64>);
+
+thread_local! {
+    /// lz4 output buffer per decoding thread: a fresh one per block would be a large
+    /// allocation (and, past glibc's mmap threshold, page faults) every block.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl SledBlocks {
@@ -355,63 +369,116 @@ impl SledBlocks {
     }
 }
 
-impl Iterator for SledBlocks {
-    type Item = Result<Block>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
+impl SledBlocks {
+    /// The next stored block, undecoded; `None` at the end.
+    fn fetch(&mut self) -> Option<Result<Fetched>> {
         let from = self.next_key?;
         let store = match self.store() {
             Ok(store) => store,
-            Err(e) => {
-                self.failed = true;
-                return Some(Err(e));
-            }
+            Err(e) => return Some(Err(e)),
         };
         let mut range = store.events.range(from.to_be_bytes()..);
         let (key, value) = match range.next()? {
             Ok(kv) => kv,
-            Err(e) => {
-                self.failed = true;
-                return Some(Err(e.into()));
-            }
+            Err(e) => return Some(Err(e.into())),
         };
         let key = key_seq(&key);
         let next_key = match range.next() {
             Some(Ok((k, _))) => Some(key_seq(&k)),
             _ => None,
         };
-        drop(range);
         self.next_key = next_key;
+        Some(Ok((key, value, next_key)))
+    }
+
+    /// Checks one decoded block against the blocks before it, in order.
+    fn check(
+        &mut self,
+        (key, value, next_key): &Fetched,
+        decoded: std::result::Result<(block::Header, Vec<Record>), BlockError>,
+    ) -> Result<Block> {
+        let (key, next_key) = (*key, *next_key);
         if let Some(expected) = self.expected
             && expected != key
         {
             let detail = format!("seq gap between blocks: expected a block starting at seq {expected}");
-            return Some(Err(self.corrupt(key, next_key.map(|n| n - 1), detail)));
+            return Err(self.corrupt(key, next_key.map(|n| n - 1), detail));
         }
-        let mut records = Vec::new();
-        match block::decode(&value, &mut records, &mut self.scratch) {
-            Ok(header) if header.first_seq == key && header.count > 0 && !header.sparse => {
-                let end = key + header.count as u64;
-                self.expected = Some(end);
-                Some(Ok(Block { first_seq: key, records }))
+        match decoded {
+            Ok((header, records)) if header.first_seq == key && header.count > 0 && !header.sparse => {
+                self.expected = Some(key + header.count as u64);
+                Ok(Block { first_seq: key, records })
             }
-            Ok(header) => {
+            Ok((header, _)) => {
                 let detail = format!("header says seq {} with {} records", header.first_seq, header.count);
-                Some(Err(self.corrupt(key, next_key.map(|n| n - 1), detail)))
+                Err(self.corrupt(key, next_key.map(|n| n - 1), detail))
             }
             Err(e) => {
                 let end = match e {
                     BlockError::Checksum { .. } | BlockError::Truncated(_) | BlockError::Version(_) => {
                         next_key.map(|n| n - 1)
                     }
-                    _ => block::verify(&value).ok().map(|h| key + h.count as u64 - 1),
+                    _ => block::verify(value).ok().map(|h| key + h.count as u64 - 1),
                 };
-                Some(Err(self.corrupt(key, end, e.to_string())))
+                Err(self.corrupt(key, end, e.to_string()))
             }
         }
+    }
+}
+
+fn decode_fetched((_, value, _): &Fetched) -> std::result::Result<(block::Header, Vec<Record>), BlockError> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut records = Vec::new();
+        block::decode(value, &mut records, scratch).map(|header| (header, records))
+    })
+}
+
+impl Iterator for SledBlocks {
+    type Item = Result<Block>;
+
+    /// Fetches a few blocks in order on this thread (one sled handle, for the reopen above),
+    /// decodes them in parallel on rayon's pool, then checks them in order. With one thread
+    /// in the pool this is the plain sequential read.
+    fn next(&mut self) -> Option<Self::Item> {
+        use rayon::prelude::*;
+        if let Some(block) = self.ready.pop_front() {
+            return Some(block);
+        }
+        if self.failed {
+            return None;
+        }
+        let batch = rayon::current_num_threads().clamp(1, MAX_PARALLEL_DECODE);
+        let mut fetched = Vec::with_capacity(batch);
+        let mut fetch_error = None;
+        while fetched.len() < batch {
+            match self.fetch() {
+                None => break,
+                Some(Ok(f)) => fetched.push(f),
+                Some(Err(e)) => {
+                    fetch_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let decoded: Vec<_> = if fetched.len() > 1 {
+            fetched.par_iter().map(decode_fetched).collect()
+        } else {
+            fetched.iter().map(decode_fetched).collect()
+        };
+        for (f, d) in fetched.iter().zip(decoded) {
+            let block = self.check(f, d);
+            let failed = block.is_err();
+            self.ready.push_back(block);
+            if failed {
+                self.failed = true;
+                return self.ready.pop_front();
+            }
+        }
+        if let Some(e) = fetch_error {
+            self.failed = true;
+            self.ready.push_back(Err(e));
+        }
+        self.ready.pop_front()
     }
 }
 
