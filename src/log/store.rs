@@ -295,8 +295,11 @@ impl Backend for Store {
             store: Some(self.clone()),
             since_open: 0,
             next_key: Some(start_key),
+            pending: None,
             expected: None,
-            ready: std::collections::VecDeque::new(),
+            inflight: std::collections::VecDeque::new(),
+            fetch_done: false,
+            fetch_error: None,
             failed: false,
         })
     }
@@ -325,14 +328,22 @@ pub(crate) struct SledBlocks {
     store: Option<Store>,
     since_open: usize,
     next_key: Option<u64>,
+    /// The block at `next_key`, already read.
+    pending: Option<(u64, sled::IVec)>,
     expected: Option<u64>,
-    /// Blocks decoded ahead, in order; an error ends them.
-    ready: std::collections::VecDeque<Result<Block>>,
+    /// Blocks fetched and being decoded on rayon's pool, in order, each with the channel
+    /// its result comes back on.
+    inflight: std::collections::VecDeque<(Fetched, crossbeam_channel::Receiver<Decoded>)>,
+    fetch_done: bool,
+    /// A failed fetch, reported after the blocks before it.
+    fetch_error: Option<LogError>,
     failed: bool,
 }
 
 /// A stored block fetched but not yet decoded: its key, bytes, and the next block's key.
 type Fetched = (u64, sled::IVec, Option<u64>);
+
+type Decoded = std::result::Result<(block::Header, Vec<Record>), BlockError>;
 
 thread_local! {
     /// lz4 output buffer per decoding thread: a fresh one per block would be a large
@@ -371,32 +382,35 @@ impl SledBlocks {
 
 impl SledBlocks {
     /// The next stored block, undecoded; `None` at the end.
+    ///
+    /// The step that finds the next block's key also reads its bytes, which the next call
+    /// takes from `pending` rather than reading them a second time.
     fn fetch(&mut self) -> Option<Result<Fetched>> {
         let from = self.next_key?;
+        let pending = self.pending.take();
         let store = match self.store() {
             Ok(store) => store,
             Err(e) => return Some(Err(e)),
         };
-        let mut range = store.events.range(from.to_be_bytes()..);
-        let (key, value) = match range.next()? {
-            Ok(kv) => kv,
-            Err(e) => return Some(Err(e.into())),
+        let (key, value) = match pending {
+            Some(kv) => kv,
+            None => match store.events.range(from.to_be_bytes()..).next()? {
+                Ok((k, v)) => (key_seq(&k), v),
+                Err(e) => return Some(Err(e.into())),
+            },
         };
-        let key = key_seq(&key);
-        let next_key = match range.next() {
-            Some(Ok((k, _))) => Some(key_seq(&k)),
+        let next = match store.events.range((key + 1).to_be_bytes()..).next() {
+            Some(Ok((k, v))) => Some((key_seq(&k), v)),
             _ => None,
         };
+        let next_key = next.as_ref().map(|(k, _)| *k);
         self.next_key = next_key;
+        self.pending = next;
         Some(Ok((key, value, next_key)))
     }
 
     /// Checks one decoded block against the blocks before it, in order.
-    fn check(
-        &mut self,
-        (key, value, next_key): &Fetched,
-        decoded: std::result::Result<(block::Header, Vec<Record>), BlockError>,
-    ) -> Result<Block> {
+    fn check(&mut self, (key, value, next_key): &Fetched, decoded: Decoded) -> Result<Block> {
         let (key, next_key) = (*key, *next_key);
         if let Some(expected) = self.expected
             && expected != key
@@ -426,7 +440,7 @@ impl SledBlocks {
     }
 }
 
-fn decode_fetched((_, value, _): &Fetched) -> std::result::Result<(block::Header, Vec<Record>), BlockError> {
+fn decode_value(value: &[u8]) -> Decoded {
     SCRATCH.with_borrow_mut(|scratch| {
         let mut records = Vec::new();
         block::decode(value, &mut records, scratch).map(|header| (header, records))
@@ -436,49 +450,49 @@ fn decode_fetched((_, value, _): &Fetched) -> std::result::Result<(block::Header
 impl Iterator for SledBlocks {
     type Item = Result<Block>;
 
-    /// Fetches a few blocks in order on this thread (one sled handle, for the reopen above),
-    /// decodes them in parallel on rayon's pool, then checks them in order. With one thread
-    /// in the pool this is the plain sequential read.
+    /// Fetches blocks in order on this thread (one sled handle, for the reopen above) and
+    /// hands each to rayon's pool to decode, keeping a few in flight, then checks them in
+    /// order as they are taken. With one thread in the pool this is the plain sequential
+    /// read.
     fn next(&mut self) -> Option<Self::Item> {
-        use rayon::prelude::*;
-        if let Some(block) = self.ready.pop_front() {
-            return Some(block);
-        }
         if self.failed {
             return None;
         }
-        let batch = rayon::current_num_threads().clamp(1, MAX_PARALLEL_DECODE);
-        let mut fetched = Vec::with_capacity(batch);
-        let mut fetch_error = None;
-        while fetched.len() < batch {
+        let threads = rayon::current_num_threads();
+        let window = (2 * threads).clamp(1, MAX_PARALLEL_DECODE);
+        while self.inflight.len() < window && !self.fetch_done {
             match self.fetch() {
-                None => break,
-                Some(Ok(f)) => fetched.push(f),
+                None => self.fetch_done = true,
+                Some(Ok(fetched)) => {
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    let value = fetched.1.clone();
+                    let job = move || {
+                        let _ = tx.send(decode_value(&value));
+                    };
+                    if threads > 1 {
+                        rayon::spawn(job);
+                    } else {
+                        job();
+                    }
+                    self.inflight.push_back((fetched, rx));
+                }
                 Some(Err(e)) => {
-                    fetch_error = Some(e);
-                    break;
+                    self.fetch_done = true;
+                    self.fetch_error = Some(e);
                 }
             }
         }
-        let decoded: Vec<_> = if fetched.len() > 1 {
-            fetched.par_iter().map(decode_fetched).collect()
-        } else {
-            fetched.iter().map(decode_fetched).collect()
-        };
-        for (f, d) in fetched.iter().zip(decoded) {
-            let block = self.check(f, d);
-            let failed = block.is_err();
-            self.ready.push_back(block);
-            if failed {
-                self.failed = true;
-                return self.ready.pop_front();
-            }
-        }
-        if let Some(e) = fetch_error {
+        let Some((fetched, rx)) = self.inflight.pop_front() else {
             self.failed = true;
-            self.ready.push_back(Err(e));
+            return self.fetch_error.take().map(Err);
+        };
+        let decoded = rx.recv().expect("a decode job sends its result (it cannot panic on any input)");
+        let block = self.check(&fetched, decoded);
+        if block.is_err() {
+            self.failed = true;
+            self.inflight.clear();
         }
-        self.ready.pop_front()
+        Some(block)
     }
 }
 

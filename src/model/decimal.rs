@@ -55,7 +55,7 @@ const POW10: [i128; 39] = {
 impl Decimal {
     pub const ZERO: Decimal = Decimal::raw(0, 0);
 
-    const fn raw(mantissa: i128, scale: u8) -> Decimal {
+    pub(crate) const fn raw(mantissa: i128, scale: u8) -> Decimal {
         Decimal { lo: mantissa as u64, hi: (mantissa >> 64) as u64, scale }
     }
 

@@ -151,7 +151,8 @@ pub struct Level {
     pub qty: Qty,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+// Decode is written out (below) for the level lists, the bulk of a book-heavy recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode)]
 pub struct BookDelta {
     pub first_update_id: u64,
     pub last_update_id: u64,
@@ -159,12 +160,72 @@ pub struct BookDelta {
     pub asks: Vec<Level>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode)]
 pub struct BookSnapshot {
     /// The venue's update id for the snapshot; LBank full-depth pushes have none.
     pub last_update_id: Option<u64>,
     pub bids: Vec<Level>,
     pub asks: Vec<Level>,
+}
+
+impl<Context> bincode::Decode<Context> for BookDelta {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        Ok(BookDelta {
+            first_update_id: u64::decode(d)?,
+            last_update_id: u64::decode(d)?,
+            bids: decode_levels(d)?,
+            asks: decode_levels(d)?,
+        })
+    }
+}
+bincode::impl_borrow_decode!(BookDelta);
+
+impl<Context> bincode::Decode<Context> for BookSnapshot {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        Ok(BookSnapshot { last_update_id: Option::<u64>::decode(d)?, bids: decode_levels(d)?, asks: decode_levels(d)? })
+    }
+}
+bincode::impl_borrow_decode!(BookSnapshot);
+
+/// A `Vec<Level>` exactly as the derived decoder reads it, with a fast path for the usual
+/// case of every decimal in its narrow form (a scale byte and an `i64`): one bounds check
+/// for the whole list instead of two per level. Anything else takes the general path, which
+/// also applies the decoder's size limit; the fast path allocates only for bytes it has seen.
+fn decode_levels<D: bincode::de::Decoder>(d: &mut D) -> Result<Vec<Level>, bincode::error::DecodeError> {
+    use bincode::Decode;
+    use bincode::de::read::Reader;
+    const NARROW_LEVEL: usize = 18;
+    let len = u64::decode(d)?;
+    let len = usize::try_from(len).map_err(|_| bincode::error::DecodeError::OutsideUsizeRange(len))?;
+    if let Some(total) = len.checked_mul(NARROW_LEVEL)
+        && let Some(bytes) = d.reader().peek_read(total)
+    {
+        // A scale byte above MAX_SCALE is either the wide form's flag or damage: both go the
+        // general way.
+        let narrow = |b: &[u8]| {
+            let scale = b[0];
+            (scale <= super::decimal::MAX_SCALE)
+                .then(|| Decimal::raw(i64::from_le_bytes(b[1..9].try_into().expect("8 bytes")) as i128, scale))
+        };
+        let mut levels = Vec::with_capacity(len);
+        for b in bytes.chunks_exact(NARROW_LEVEL) {
+            match (narrow(&b[..9]), narrow(&b[9..])) {
+                (Some(price), Some(qty)) => levels.push(Level { price, qty }),
+                _ => break,
+            }
+        }
+        if levels.len() == len {
+            d.reader().consume(total);
+            return Ok(levels);
+        }
+    }
+    d.claim_container_read::<Level>(len)?;
+    let mut levels = Vec::with_capacity(len);
+    for _ in 0..len {
+        d.unclaim_bytes_read(std::mem::size_of::<Level>());
+        levels.push(Level::decode(d)?);
+    }
+    Ok(levels)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
@@ -233,5 +294,48 @@ mod size_tests {
     fn records_stay_compact() {
         assert_eq!(std::mem::size_of::<super::Decimal>(), 24);
         assert!(std::mem::size_of::<super::Record>() <= 144, "{}", std::mem::size_of::<super::Record>());
+    }
+}
+
+#[cfg(test)]
+mod level_codec_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            8 => (any::<i64>(), 0u8..=38).prop_map(|(m, s)| Decimal::new(m as i128, s).unwrap()),
+            // Past i64: the wide form, which the fast path must hand to the general one.
+            1 => (any::<i128>(), 0u8..=38).prop_map(|(m, s)| Decimal::new(m, s).unwrap()),
+        ]
+    }
+
+    fn levels() -> impl Strategy<Value = Vec<Level>> {
+        proptest::collection::vec((decimal(), decimal()).prop_map(|(price, qty)| Level { price, qty }), 0..40)
+    }
+
+    proptest! {
+        /// The written-out decoders read back exactly what the derived encoders wrote, keeping
+        /// each decimal's scale, and a cut-short encoding is an error, never a panic or a
+        /// different value.
+        #[test]
+        fn book_levels_round_trip(bids in levels(), asks in levels(), id in any::<Option<u64>>(), cut in any::<prop::sample::Index>()) {
+            let cfg = bincode::config::legacy();
+            let delta = BookDelta { first_update_id: 7, last_update_id: 9, bids: bids.clone(), asks: asks.clone() };
+            let snap = BookSnapshot { last_update_id: id, bids, asks };
+            let bytes = bincode::encode_to_vec(&delta, cfg).unwrap();
+            let (back, used): (BookDelta, usize) = bincode::decode_from_slice(&bytes, cfg).unwrap();
+            prop_assert_eq!(used, bytes.len());
+            prop_assert_eq!(&back, &delta);
+            for (a, b) in back.bids.iter().chain(&back.asks).zip(delta.bids.iter().chain(&delta.asks)) {
+                prop_assert_eq!((a.price.scale(), a.qty.scale()), (b.price.scale(), b.qty.scale()));
+            }
+            let cut = cut.index(bytes.len());
+            prop_assert!(bincode::decode_from_slice::<BookDelta, _>(&bytes[..cut], cfg).is_err());
+            let bytes = bincode::encode_to_vec(&snap, cfg).unwrap();
+            let (back, used): (BookSnapshot, usize) = bincode::decode_from_slice(&bytes, cfg).unwrap();
+            prop_assert_eq!(used, bytes.len());
+            prop_assert_eq!(back, snap);
+        }
     }
 }
