@@ -160,8 +160,7 @@ impl Merged {
     }
 
     /// The next record, lent rather than moved: the replay loop's way through the stream.
-    /// The same records in the same order as [`Iterator::next`], which must not be mixed
-    /// with it on one recording.
+    /// The same records in the same order as [`Iterator::next`]; the two may be mixed.
     pub fn next_ref(&mut self) -> Option<&Record> {
         if self.iters.len() != 1 {
             self.held = self.next();
@@ -244,6 +243,9 @@ impl Iterator for Merged {
         // One recording needs no merge. Records `next_ref` had decoded but not lent come
         // first (cloned: mixing the two is allowed, not fast).
         if self.iters.len() == 1 {
+            if self.ended {
+                return None;
+            }
             while self.pos < self.block.len() {
                 let at = self.pos;
                 self.pos += 1;
@@ -251,11 +253,11 @@ impl Iterator for Merged {
                 match self.admit(0, &mut record) {
                     Admit::Keep => return Some(record),
                     Admit::Skip => {}
-                    Admit::End => self.ended = true,
+                    Admit::End => {
+                        self.ended = true;
+                        return None;
+                    }
                 }
-            }
-            if self.ended {
-                return None;
             }
             let record = self.pull(0);
             self.ended = record.is_none();
@@ -326,6 +328,7 @@ mod tests {
                     lent.push(r.clone());
                 }
                 assert!(lending.take_error().is_none(), "{name}");
+                assert!(lending.next().is_none(), "{name}: the stream stays ended for `next` too");
                 assert_eq!(lent, moved, "{name}, {} recording(s)", paths.len());
 
                 let mut mixed = Merged::open(&paths, filter).unwrap();

@@ -81,9 +81,12 @@ impl Slot {
     #[inline]
     fn level(&self, key: i64, key_scale: u8) -> Level {
         // Exact both ways: the key was made from this price at `key_scale`.
-        let mantissa = if self.price_scale >= key_scale {
+        let mantissa = if key == 0 {
+            0
+        } else if self.price_scale >= key_scale {
             key as i128 * 10i128.pow((self.price_scale - key_scale) as u32)
         } else {
+            // A non-zero key in an i64 is at most 18 powers of ten above its price.
             (key / POW10[(key_scale - self.price_scale) as usize]) as i128
         };
         Level {
@@ -126,6 +129,10 @@ fn key_at(price: &Price, key_scale: u8) -> Key {
     let Ok(m) = i64::try_from(m) else {
         return key_at_wide(price, key_scale);
     };
+    if m == 0 {
+        // Zero at any scale: no power of ten is needed (and at 19+ decimals none would fit).
+        return Key::Fits(0);
+    }
     let key = if s <= key_scale {
         match POW10.get((key_scale - s) as usize).and_then(|f| m.checked_mul(*f)) {
             Some(k) => k,
@@ -138,7 +145,7 @@ fn key_at(price: &Price, key_scale: u8) -> Key {
             None => return Key::NeedsScale(min_scale(price)),
         }
     };
-    if key.abs() > KEY_LIMIT { Key::TooWide } else { Key::Fits(key) }
+    if within_limit(key) { Key::Fits(key) } else { Key::TooWide }
 }
 
 /// `key_at` for the common case only (an `i64` mantissa with at least the key scale's
@@ -146,15 +153,28 @@ fn key_at(price: &Price, key_scale: u8) -> Key {
 #[inline(always)]
 fn quick_key(price: &Price, key_scale: u8) -> Option<i64> {
     let m = i64::try_from(price.mantissa()).ok()?;
-    let key = div_pow10_exact(m, price.scale().checked_sub(key_scale)?)?;
-    (key.abs() <= KEY_LIMIT).then_some(key)
+    let s = price.scale();
+    // Venues that trim trailing zeros (Gate, LBank) write prices with fewer decimals than
+    // the key scale as often as not.
+    let key = if s >= key_scale {
+        div_pow10_exact(m, s - key_scale)?
+    } else {
+        m.checked_mul(*POW10.get((key_scale - s) as usize)?)?
+    };
+    within_limit(key).then_some(key)
+}
+
+/// `|key| <= KEY_LIMIT`, without `abs`, which overflows on `i64::MIN`.
+#[inline(always)]
+fn within_limit(key: i64) -> bool {
+    (-KEY_LIMIT..=KEY_LIMIT).contains(&key)
 }
 
 #[cold]
 fn key_at_wide(price: &Price, key_scale: u8) -> Key {
     match price.rescale(key_scale) {
         Some(d) => match i64::try_from(d.mantissa()) {
-            Ok(k) if k.abs() <= KEY_LIMIT => Key::Fits(k),
+            Ok(k) if within_limit(k) => Key::Fits(k),
             _ => Key::TooWide,
         },
         None if min_scale(price) > key_scale => Key::NeedsScale(min_scale(price)),
@@ -489,7 +509,9 @@ impl Window {
                 Best::Highest => key >= self.lo + WINDOW,
                 Best::Lowest => key < self.lo,
             };
-            return if beyond { Placed::Recentre } else { Placed::Done };
+            // Into an empty window's overflow: the new level is the best, so the window
+            // moves to it and stays non-empty while the side is.
+            return if beyond || self.len == 0 { Placed::Recentre } else { Placed::Done };
         };
         let (page, bit) = (slot / PAGE, slot % PAGE);
         let slots = match &mut self.pages[page] {
@@ -653,6 +675,32 @@ mod tests {
         asks.set(&lv("-227.69", "2"));
         assert_eq!(asks.best(), Some(lv("-227.69", "2")));
         assert_eq!(asks.len(), 3);
+    }
+
+    /// Sequences found by review: a key of `i64::MIN` (whose `abs` overflows) and a zero
+    /// price at a key scale of 19 decimals. Each side must agree with the map model.
+    #[test]
+    fn extreme_keys_match_the_model() {
+        let cases: [&[(&str, &str)]; 2] = [
+            &[("100", "1"), ("-9223372036854775808", "1"), ("101", "1")],
+            &[("0.0000000000000000001", "1"), ("0.0", "1"), ("0", "0")],
+        ];
+        for ops in cases {
+            for best in [Best::Highest, Best::Lowest] {
+                let mut side = Side::new(best);
+                let mut model = BTreeMap::new();
+                for (p, q) in ops {
+                    side.set(&lv(p, q));
+                    set_in_tree(&mut model, &lv(p, q));
+                }
+                let expect: Vec<Level> = match best {
+                    Best::Highest => model.values().rev().copied().collect(),
+                    Best::Lowest => model.values().copied().collect(),
+                };
+                assert_eq!(side.levels(usize::MAX), expect, "{ops:?} {best:?}");
+                assert_eq!(side.best(), expect.first().copied(), "{ops:?} {best:?}");
+            }
+        }
     }
 
     /// Prices drawn to exercise the window: a cluster near the best, far levels both ways,

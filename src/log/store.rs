@@ -345,6 +345,10 @@ type Fetched = (u64, sled::IVec, Option<u64>);
 
 type Decoded = std::result::Result<(block::Header, Vec<Record>), BlockError>;
 
+/// Largest lz4 buffer a decoding thread keeps between blocks (a 1024-record block of a
+/// book-heavy recording is about half a megabyte).
+const KEEP_SCRATCH_BYTES: usize = 16 << 20;
+
 thread_local! {
     /// lz4 output buffer per decoding thread: a fresh one per block would be a large
     /// allocation (and, past glibc's mmap threshold, page faults) every block.
@@ -399,8 +403,10 @@ impl SledBlocks {
                 Err(e) => return Some(Err(e.into())),
             },
         };
-        let next = match store.events.range((key + 1).to_be_bytes()..).next() {
-            Some(Ok((k, v))) => Some((key_seq(&k), v)),
+        let next = match key.checked_add(1).map(|after| store.events.range(after.to_be_bytes()..).next()) {
+            Some(Some(Ok((k, v)))) => Some((key_seq(&k), v)),
+            // The look-ahead failing is this read failing: it must not end the recording early.
+            Some(Some(Err(e))) => return Some(Err(e.into())),
             _ => None,
         };
         let next_key = next.as_ref().map(|(k, _)| *k);
@@ -443,7 +449,12 @@ impl SledBlocks {
 fn decode_value(value: &[u8]) -> Decoded {
     SCRATCH.with_borrow_mut(|scratch| {
         let mut records = Vec::new();
-        block::decode(value, &mut records, scratch).map(|header| (header, records))
+        let decoded = block::decode(value, &mut records, scratch).map(|header| (header, records));
+        // The buffer outlives the read on rayon's threads: do not keep an outsized one.
+        if scratch.capacity() > KEEP_SCRATCH_BYTES {
+            *scratch = Vec::new();
+        }
+        decoded
     })
 }
 
