@@ -7,7 +7,7 @@
 //! REST snapshot is taken after the stream starts: the diffs that arrived before it but
 //! end after its id are applied right after it, as the venues' procedure requires.
 //! Snapshots without an id (LBank full-depth pushes) replace the book and are always valid.
-//! Each side is a price ladder (`ladder.rs`). No IO, no clock.
+//! Each side is a price ladder (`ladder/`). No IO, no clock.
 
 use std::collections::VecDeque;
 

@@ -42,7 +42,8 @@ pub struct Decimal {
     scale: u8,
 }
 
-const POW10: [i128; 39] = {
+/// Powers of ten, 10^0 to 10^38 (the order book's price keys use the first 19).
+pub(crate) const POW10: [i128; 39] = {
     let mut table = [1i128; 39];
     let mut i = 1;
     while i < 39 {

@@ -21,44 +21,16 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::decimal::POW10;
+
+mod key;
 use crate::model::{Decimal, Level, Price};
+use key::{Key, key_at, min_scale, quick_key};
 
 const PAGE: usize = 64;
 const PAGES: usize = 1024;
 /// Keys in the window: 65,536 ticks, about ±$327 around the best for BTC/USDT at $0.01.
 const WINDOW: i64 = (PAGE * PAGES) as i64;
-
-/// Largest key magnitude the window arithmetic accepts without overflow.
-const KEY_LIMIT: i64 = i64::MAX / 4;
-
-const POW10: [i64; 19] = {
-    let mut table = [1i64; 19];
-    let mut i = 1;
-    while i < 19 {
-        table[i] = table[i - 1] * 10;
-        i += 1;
-    }
-    table
-};
-
-/// `m / 10^e` when exact. The divisors are constants per arm, so each is a multiply and
-/// shift rather than a hardware division.
-#[inline]
-fn div_pow10_exact(m: i64, e: u8) -> Option<i64> {
-    macro_rules! arms {
-        ($($e:literal),*) => {
-            match e {
-                0 => Some(m),
-                $($e => {
-                    const D: i64 = POW10[$e];
-                    if m % D == 0 { Some(m / D) } else { None }
-                })*
-                _ => None,
-            }
-        };
-    }
-    arms!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
-}
 
 /// A level in the window: the price is the slot's key at `price_scale` decimals.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,7 +59,7 @@ impl Slot {
             key as i128 * 10i128.pow((self.price_scale - key_scale) as u32)
         } else {
             // A non-zero key in an i64 is at most 18 powers of ten above its price.
-            (key / POW10[(key_scale - self.price_scale) as usize]) as i128
+            (key / POW10[(key_scale - self.price_scale) as usize] as i64) as i128
         };
         Level {
             price: Decimal::new(mantissa, self.price_scale).expect("scale came from a decimal"),
@@ -106,80 +78,6 @@ enum Placed {
     Unfit,
     /// The window's last level went: the best may now be in overflow.
     Emptied,
-}
-
-/// What turning a price into a key gave.
-enum Key {
-    Fits(i64),
-    /// The price has more decimals than the key scale: the ladder must re-key.
-    NeedsScale(u8),
-    /// No `i64` key can hold this price.
-    TooWide,
-}
-
-/// The fewest decimals that hold `price` exactly.
-#[cold]
-#[inline(never)]
-fn min_scale(price: &Price) -> u8 {
-    price.normalized().scale()
-}
-
-fn key_at(price: &Price, key_scale: u8) -> Key {
-    let (m, s) = (price.mantissa(), price.scale());
-    let Ok(m) = i64::try_from(m) else {
-        return key_at_wide(price, key_scale);
-    };
-    if m == 0 {
-        // Zero at any scale: no power of ten is needed (and at 19+ decimals none would fit).
-        return Key::Fits(0);
-    }
-    let key = if s <= key_scale {
-        match POW10.get((key_scale - s) as usize).and_then(|f| m.checked_mul(*f)) {
-            Some(k) => k,
-            None => return Key::TooWide,
-        }
-    } else {
-        match div_pow10_exact(m, s - key_scale) {
-            Some(k) => k,
-            None if s - key_scale > 18 => return key_at_wide(price, key_scale),
-            None => return Key::NeedsScale(min_scale(price)),
-        }
-    };
-    if within_limit(key) { Key::Fits(key) } else { Key::TooWide }
-}
-
-/// `key_at` for the common case only (an `i64` mantissa with at least the key scale's
-/// decimals), inlined into the per-level loop; `None` sends the caller to `key_at`.
-#[inline(always)]
-fn quick_key(price: &Price, key_scale: u8) -> Option<i64> {
-    let m = i64::try_from(price.mantissa()).ok()?;
-    let s = price.scale();
-    // Venues that trim trailing zeros (Gate, LBank) write prices with fewer decimals than
-    // the key scale as often as not.
-    let key = if s >= key_scale {
-        div_pow10_exact(m, s - key_scale)?
-    } else {
-        m.checked_mul(*POW10.get((key_scale - s) as usize)?)?
-    };
-    within_limit(key).then_some(key)
-}
-
-/// `|key| <= KEY_LIMIT`, without `abs`, which overflows on `i64::MIN`.
-#[inline(always)]
-fn within_limit(key: i64) -> bool {
-    (-KEY_LIMIT..=KEY_LIMIT).contains(&key)
-}
-
-#[cold]
-fn key_at_wide(price: &Price, key_scale: u8) -> Key {
-    match price.rescale(key_scale) {
-        Some(d) => match i64::try_from(d.mantissa()) {
-            Ok(k) if within_limit(k) => Key::Fits(k),
-            _ => Key::TooWide,
-        },
-        None if min_scale(price) > key_scale => Key::NeedsScale(min_scale(price)),
-        None => Key::TooWide,
-    }
 }
 
 /// Which end of the side is the best price.
@@ -609,159 +507,4 @@ impl Window {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Decimal;
-    use proptest::prelude::*;
-
-    fn lv(price: &str, qty: &str) -> Level {
-        Level { price: price.parse().unwrap(), qty: qty.parse().unwrap() }
-    }
-
-    #[test]
-    fn keys_table() {
-        let cases: [(&str, u8, &str); 7] = [
-            ("61837.63000000", 2, "fits 6183763"),
-            ("61837.6", 2, "fits 6183760"),
-            ("61837.635", 2, "needs 3"),
-            ("0.00001234", 8, "fits 1234"),
-            ("1", 0, "fits 1"),
-            ("-5.5", 1, "fits -55"),
-            ("99999999999999999999999", 0, "too wide"),
-        ];
-        for (price, scale, expect) in cases {
-            let got = match key_at(&price.parse::<Decimal>().unwrap(), scale) {
-                Key::Fits(k) => format!("fits {k}"),
-                Key::NeedsScale(s) => format!("needs {s}"),
-                Key::TooWide => "too wide".to_string(),
-            };
-            assert_eq!(got, expect, "{price} at scale {scale}");
-        }
-    }
-
-    #[test]
-    fn best_moves_and_the_window_follows_the_market() {
-        let mut bids = Side::new(Best::Highest);
-        bids.set(&lv("100.00", "1"));
-        bids.set(&lv("99.50", "2"));
-        assert_eq!(bids.best(), Some(lv("100.00", "1")));
-        // 2,000 ticks of $1 at scale 0 is far outside a window centred on 100.00 at $0.01.
-        bids.set(&lv("1000", "3"));
-        assert_eq!(bids.best(), Some(lv("1000", "3")));
-        bids.set(&lv("1000", "0"));
-        assert_eq!(bids.best(), Some(lv("100.00", "1")));
-        bids.set(&lv("100.000", "0"));
-        assert_eq!(bids.best(), Some(lv("99.50", "2")));
-        assert_eq!(bids.levels(10), vec![lv("99.50", "2")]);
-        // An existing level keeps its first spelling and takes the new quantity.
-        bids.set(&lv("99.5", "7"));
-        assert_eq!(bids.levels(10)[0].price.to_string(), "99.50");
-        assert_eq!(bids.levels(10)[0].qty.to_string(), "7");
-    }
-
-    #[test]
-    fn a_level_just_past_the_window_edge_becomes_the_best() {
-        // The first level centres the window: 100.00 is key 10,000, so the window is
-        // keys -22,768..42,768.
-        let mut bids = Side::new(Best::Highest);
-        bids.set(&lv("100.00", "1"));
-        bids.set(&lv("427.67", "1"));
-        bids.set(&lv("427.68", "2"));
-        assert_eq!(bids.best(), Some(lv("427.68", "2")));
-        assert_eq!(bids.levels(3), vec![lv("427.68", "2"), lv("427.67", "1"), lv("100.00", "1")]);
-        let mut asks = Side::new(Best::Lowest);
-        asks.set(&lv("100.00", "1"));
-        asks.set(&lv("-227.68", "1"));
-        asks.set(&lv("-227.69", "2"));
-        assert_eq!(asks.best(), Some(lv("-227.69", "2")));
-        assert_eq!(asks.len(), 3);
-    }
-
-    /// Sequences found by review: a key of `i64::MIN` (whose `abs` overflows) and a zero
-    /// price at a key scale of 19 decimals. Each side must agree with the map model.
-    #[test]
-    fn extreme_keys_match_the_model() {
-        let cases: [&[(&str, &str)]; 2] = [
-            &[("100", "1"), ("-9223372036854775808", "1"), ("101", "1")],
-            &[("0.0000000000000000001", "1"), ("0.0", "1"), ("0", "0")],
-        ];
-        for ops in cases {
-            for best in [Best::Highest, Best::Lowest] {
-                let mut side = Side::new(best);
-                let mut model = BTreeMap::new();
-                for (p, q) in ops {
-                    side.set(&lv(p, q));
-                    set_in_tree(&mut model, &lv(p, q));
-                }
-                let expect: Vec<Level> = match best {
-                    Best::Highest => model.values().rev().copied().collect(),
-                    Best::Lowest => model.values().copied().collect(),
-                };
-                assert_eq!(side.levels(usize::MAX), expect, "{ops:?} {best:?}");
-                assert_eq!(side.best(), expect.first().copied(), "{ops:?} {best:?}");
-            }
-        }
-    }
-
-    /// Prices drawn to exercise the window: a cluster near the best, far levels both ways,
-    /// finer decimals (re-keying) and now and then a price no key holds.
-    fn price() -> impl Strategy<Value = Decimal> {
-        prop_oneof![
-            8 => (9_900i64..10_100).prop_map(|c| Decimal::new(c as i128 * 1_000_000, 8).unwrap()),
-            2 => (0i64..10_000_000).prop_map(|c| Decimal::new(c as i128, 2).unwrap()),
-            1 => (0i64..1_000_000).prop_map(|c| Decimal::new(c as i128, 3).unwrap()),
-            1 => (1i128..1000).prop_map(|c| Decimal::new(c * 10i128.pow(30), 2).unwrap()),
-        ]
-    }
-
-    /// Mostly small quantities and removals, and now and then one no slot holds.
-    fn qty() -> impl Strategy<Value = Decimal> {
-        prop_oneof![
-            20 => (0i64..4).prop_map(Decimal::from_int),
-            4 => (1i128..100_000).prop_map(|m| Decimal::new(m, 5).unwrap()),
-            1 => Just(Decimal::new(10i128.pow(25), 2).unwrap()),
-        ]
-    }
-
-    proptest! {
-        /// Any sequence of sets and clears agrees with a `BTreeMap<Decimal, Level>` model,
-        /// level by level and in order, on both sides.
-        #[test]
-        fn matches_a_btreemap_model(
-            ops in proptest::collection::vec((price(), qty(), 0u8..50), 0..400)
-        ) {
-            for best in [Best::Highest, Best::Lowest] {
-                let mut side = Side::new(best);
-                let mut model: BTreeMap<Decimal, Level> = BTreeMap::new();
-                for (price, qty, clear) in &ops {
-                    if *clear == 0 {
-                        side.clear();
-                        model.clear();
-                        continue;
-                    }
-                    let level = Level { price: *price, qty: *qty };
-                    side.set(&level);
-                    set_in_tree(&mut model, &level);
-                    let expect_best = match best {
-                        Best::Highest => model.values().next_back().copied(),
-                        Best::Lowest => model.values().next().copied(),
-                    };
-                    prop_assert_eq!(side.best(), expect_best);
-                    prop_assert_eq!(side.len(), model.len());
-                }
-                let expect: Vec<Level> = match best {
-                    Best::Highest => model.values().rev().copied().collect(),
-                    Best::Lowest => model.values().copied().collect(),
-                };
-                let got = side.levels(usize::MAX);
-                prop_assert_eq!(got.len(), expect.len());
-                for (g, e) in got.iter().zip(&expect) {
-                    // Same values, and the same spelling: the level as first written.
-                    prop_assert_eq!(g.price.to_string(), e.price.to_string());
-                    prop_assert_eq!(g.qty.to_string(), e.qty.to_string());
-                }
-                prop_assert_eq!(side.levels(3), expect.iter().take(3).copied().collect::<Vec<_>>());
-            }
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,156 @@
+//! The ladder against a `BTreeMap` model: tables for keys and window edges, and proptests.
+
+use super::*;
+use crate::model::Decimal;
+use proptest::prelude::*;
+
+fn lv(price: &str, qty: &str) -> Level {
+    Level { price: price.parse().unwrap(), qty: qty.parse().unwrap() }
+}
+
+#[test]
+fn keys_table() {
+    let cases: [(&str, u8, &str); 7] = [
+        ("61837.63000000", 2, "fits 6183763"),
+        ("61837.6", 2, "fits 6183760"),
+        ("61837.635", 2, "needs 3"),
+        ("0.00001234", 8, "fits 1234"),
+        ("1", 0, "fits 1"),
+        ("-5.5", 1, "fits -55"),
+        ("99999999999999999999999", 0, "too wide"),
+    ];
+    for (price, scale, expect) in cases {
+        let got = match key_at(&price.parse::<Decimal>().unwrap(), scale) {
+            Key::Fits(k) => format!("fits {k}"),
+            Key::NeedsScale(s) => format!("needs {s}"),
+            Key::TooWide => "too wide".to_string(),
+        };
+        assert_eq!(got, expect, "{price} at scale {scale}");
+    }
+}
+
+#[test]
+fn best_moves_and_the_window_follows_the_market() {
+    let mut bids = Side::new(Best::Highest);
+    bids.set(&lv("100.00", "1"));
+    bids.set(&lv("99.50", "2"));
+    assert_eq!(bids.best(), Some(lv("100.00", "1")));
+    // 2,000 ticks of $1 at scale 0 is far outside a window centred on 100.00 at $0.01.
+    bids.set(&lv("1000", "3"));
+    assert_eq!(bids.best(), Some(lv("1000", "3")));
+    bids.set(&lv("1000", "0"));
+    assert_eq!(bids.best(), Some(lv("100.00", "1")));
+    bids.set(&lv("100.000", "0"));
+    assert_eq!(bids.best(), Some(lv("99.50", "2")));
+    assert_eq!(bids.levels(10), vec![lv("99.50", "2")]);
+    // An existing level keeps its first spelling and takes the new quantity.
+    bids.set(&lv("99.5", "7"));
+    assert_eq!(bids.levels(10)[0].price.to_string(), "99.50");
+    assert_eq!(bids.levels(10)[0].qty.to_string(), "7");
+}
+
+#[test]
+fn a_level_just_past_the_window_edge_becomes_the_best() {
+    // The first level centres the window: 100.00 is key 10,000, so the window is
+    // keys -22,768..42,768.
+    let mut bids = Side::new(Best::Highest);
+    bids.set(&lv("100.00", "1"));
+    bids.set(&lv("427.67", "1"));
+    bids.set(&lv("427.68", "2"));
+    assert_eq!(bids.best(), Some(lv("427.68", "2")));
+    assert_eq!(bids.levels(3), vec![lv("427.68", "2"), lv("427.67", "1"), lv("100.00", "1")]);
+    let mut asks = Side::new(Best::Lowest);
+    asks.set(&lv("100.00", "1"));
+    asks.set(&lv("-227.68", "1"));
+    asks.set(&lv("-227.69", "2"));
+    assert_eq!(asks.best(), Some(lv("-227.69", "2")));
+    assert_eq!(asks.len(), 3);
+}
+
+/// Sequences found by review: a key of `i64::MIN` (whose `abs` overflows) and a zero
+/// price at a key scale of 19 decimals. Each side must agree with the map model.
+#[test]
+fn extreme_keys_match_the_model() {
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("100", "1"), ("-9223372036854775808", "1"), ("101", "1")],
+        &[("0.0000000000000000001", "1"), ("0.0", "1"), ("0", "0")],
+    ];
+    for ops in cases {
+        for best in [Best::Highest, Best::Lowest] {
+            let mut side = Side::new(best);
+            let mut model = BTreeMap::new();
+            for (p, q) in ops {
+                side.set(&lv(p, q));
+                set_in_tree(&mut model, &lv(p, q));
+            }
+            let expect: Vec<Level> = match best {
+                Best::Highest => model.values().rev().copied().collect(),
+                Best::Lowest => model.values().copied().collect(),
+            };
+            assert_eq!(side.levels(usize::MAX), expect, "{ops:?} {best:?}");
+            assert_eq!(side.best(), expect.first().copied(), "{ops:?} {best:?}");
+        }
+    }
+}
+
+/// Prices drawn to exercise the window: a cluster near the best, far levels both ways,
+/// finer decimals (re-keying) and now and then a price no key holds.
+fn price() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        8 => (9_900i64..10_100).prop_map(|c| Decimal::new(c as i128 * 1_000_000, 8).unwrap()),
+        2 => (0i64..10_000_000).prop_map(|c| Decimal::new(c as i128, 2).unwrap()),
+        1 => (0i64..1_000_000).prop_map(|c| Decimal::new(c as i128, 3).unwrap()),
+        1 => (1i128..1000).prop_map(|c| Decimal::new(c * 10i128.pow(30), 2).unwrap()),
+    ]
+}
+
+/// Mostly small quantities and removals, and now and then one no slot holds.
+fn qty() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        20 => (0i64..4).prop_map(Decimal::from_int),
+        4 => (1i128..100_000).prop_map(|m| Decimal::new(m, 5).unwrap()),
+        1 => Just(Decimal::new(10i128.pow(25), 2).unwrap()),
+    ]
+}
+
+proptest! {
+    /// Any sequence of sets and clears agrees with a `BTreeMap<Decimal, Level>` model,
+    /// level by level and in order, on both sides.
+    #[test]
+    fn matches_a_btreemap_model(
+        ops in proptest::collection::vec((price(), qty(), 0u8..50), 0..400)
+    ) {
+        for best in [Best::Highest, Best::Lowest] {
+            let mut side = Side::new(best);
+            let mut model: BTreeMap<Decimal, Level> = BTreeMap::new();
+            for (price, qty, clear) in &ops {
+                if *clear == 0 {
+                    side.clear();
+                    model.clear();
+                    continue;
+                }
+                let level = Level { price: *price, qty: *qty };
+                side.set(&level);
+                set_in_tree(&mut model, &level);
+                let expect_best = match best {
+                    Best::Highest => model.values().next_back().copied(),
+                    Best::Lowest => model.values().next().copied(),
+                };
+                prop_assert_eq!(side.best(), expect_best);
+                prop_assert_eq!(side.len(), model.len());
+            }
+            let expect: Vec<Level> = match best {
+                Best::Highest => model.values().rev().copied().collect(),
+                Best::Lowest => model.values().copied().collect(),
+            };
+            let got = side.levels(usize::MAX);
+            prop_assert_eq!(got.len(), expect.len());
+            for (g, e) in got.iter().zip(&expect) {
+                // Same values, and the same spelling: the level as first written.
+                prop_assert_eq!(g.price.to_string(), e.price.to_string());
+                prop_assert_eq!(g.qty.to_string(), e.qty.to_string());
+            }
+            prop_assert_eq!(side.levels(3), expect.iter().take(3).copied().collect::<Vec<_>>());
+        }
+    }
+}
