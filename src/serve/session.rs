@@ -192,16 +192,13 @@ async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
                     Some(batch) => batch,
                     None => break,
                 };
-                let mut failed = false;
-                for out in &batch {
-                    for sub in &session.subs {
-                        if sub.key == out.key && sub.instrument == out.instrument {
-                            let frame = session.frame(sub, out);
-                            failed |= ws.feed(Message::text(frame)).await.is_err();
-                        }
-                    }
-                }
-                if failed || ws.flush().await.is_err() {
+                // Collected before the write: a lazy iterator over `session` held across the
+                // await would make the task's future not `Send`.
+                let frames: Vec<String> = batch
+                    .iter()
+                    .flat_map(|out| session.subs.iter().filter(|sub| sub.key == out.key && sub.instrument == out.instrument).map(|sub| session.frame(sub, out)))
+                    .collect();
+                if !send_all(&mut ws, frames).await {
                     break;
                 }
             }
@@ -282,13 +279,7 @@ async fn gate_websocket(
                     Some(batch) => batch,
                     None => break,
                 };
-                let mut failed = false;
-                for out in &batch {
-                    if subs.iter().any(|(key, id)| *key == out.key && Some(*id) == out.instrument) {
-                        failed |= ws.feed(Message::text(out.payload.clone())).await.is_err();
-                    }
-                }
-                if failed || ws.flush().await.is_err() {
+                if !send_all(&mut ws, subscribed(&batch, &subs)).await {
                     break;
                 }
             }
@@ -351,13 +342,7 @@ async fn lbank_websocket(
                     Some(batch) => batch,
                     None => break,
                 };
-                let mut failed = false;
-                for out in &batch {
-                    if subs.iter().any(|(key, id)| *key == out.key && Some(*id) == out.instrument) {
-                        failed |= ws.feed(Message::text(out.payload.clone())).await.is_err();
-                    }
-                }
-                if failed || ws.flush().await.is_err() {
+                if !send_all(&mut ws, subscribed(&batch, &subs)).await {
                     break;
                 }
             }
@@ -419,6 +404,27 @@ fn take_batch(
         }
     }
     Some(batch)
+}
+
+/// Writes `frames` and flushes once; false when the client is gone.
+async fn send_all(
+    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    frames: impl IntoIterator<Item = String>,
+) -> bool {
+    for frame in frames {
+        if ws.feed(Message::text(frame)).await.is_err() {
+            return false;
+        }
+    }
+    ws.flush().await.is_ok()
+}
+
+/// The already-rendered payloads of `batch` that a Gate or LBank session subscribed to.
+fn subscribed<'a>(batch: &'a [Arc<Out>], subs: &'a [(StreamKey, InstrumentId)]) -> impl Iterator<Item = String> + 'a {
+    batch
+        .iter()
+        .filter(|out| subs.iter().any(|(key, id)| *key == out.key && Some(*id) == out.instrument))
+        .map(|out| out.payload.clone())
 }
 
 /// The (stream, instrument) pairs a Gate subscribe names, or the error message.
