@@ -56,7 +56,7 @@ pub(crate) const POW10: [i128; 39] = {
 impl Decimal {
     pub const ZERO: Decimal = Decimal::raw(0, 0);
 
-    pub(crate) const fn raw(mantissa: i128, scale: u8) -> Decimal {
+    const fn raw(mantissa: i128, scale: u8) -> Decimal {
         Decimal { lo: mantissa as u64, hi: (mantissa >> 64) as u64, scale }
     }
 
@@ -323,20 +323,32 @@ impl bincode::Encode for Decimal {
     }
 }
 
+/// Bytes of a decimal's narrow encoding: the scale, then the mantissa as a little-endian `i64`.
+pub(crate) const NARROW_LEN: usize = 9;
+
+impl Decimal {
+    /// Reads the narrow encoding from the start of `bytes` (at least [`NARROW_LEN`] long);
+    /// `None` for the wide form or a damaged scale, which the general decoder handles.
+    #[inline(always)]
+    pub(crate) fn from_narrow(bytes: &[u8]) -> Option<Decimal> {
+        let scale = bytes[0];
+        // The wide flag is above MAX_SCALE, so one comparison rejects both.
+        (scale <= MAX_SCALE)
+            .then(|| Decimal::raw(i64::from_le_bytes(bytes[1..NARROW_LEN].try_into().expect("8 bytes")) as i128, scale))
+    }
+}
+
 impl<Context> bincode::Decode<Context> for Decimal {
     #[inline(always)]
     fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
         use bincode::de::read::Reader;
         // Fast path for slice readers with the log's little-endian fixint config: one bounds
         // check for the common narrow form.
-        if let Some(bytes) = decoder.reader().peek_read(9)
-            && bytes[0] & WIDE == 0
-            && bytes[0] <= MAX_SCALE
+        if let Some(bytes) = decoder.reader().peek_read(NARROW_LEN)
+            && let Some(decimal) = Decimal::from_narrow(bytes)
         {
-            let scale = bytes[0];
-            let mantissa = i64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
-            decoder.reader().consume(9);
-            return Ok(Decimal::raw(mantissa as i128, scale));
+            decoder.reader().consume(NARROW_LEN);
+            return Ok(decimal);
         }
         let tag = u8::decode(decoder)?;
         let scale = tag & !WIDE;

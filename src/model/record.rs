@@ -192,24 +192,20 @@ bincode::impl_borrow_decode!(BookSnapshot);
 /// for the whole list instead of two per level. Anything else takes the general path, which
 /// also applies the decoder's size limit; the fast path allocates only for bytes it has seen.
 fn decode_levels<D: bincode::de::Decoder>(d: &mut D) -> Result<Vec<Level>, bincode::error::DecodeError> {
+    use super::decimal::NARROW_LEN as NARROW;
     use bincode::Decode;
     use bincode::de::read::Reader;
-    const NARROW_LEVEL: usize = 18;
+    const NARROW_LEVEL: usize = 2 * NARROW;
     let len = u64::decode(d)?;
     let len = usize::try_from(len).map_err(|_| bincode::error::DecodeError::OutsideUsizeRange(len))?;
     if let Some(total) = len.checked_mul(NARROW_LEVEL)
         && let Some(bytes) = d.reader().peek_read(total)
     {
-        // A scale byte above MAX_SCALE is either the wide form's flag or damage: both go the
-        // general way.
-        let narrow = |b: &[u8]| {
-            let scale = b[0];
-            (scale <= super::decimal::MAX_SCALE)
-                .then(|| Decimal::raw(i64::from_le_bytes(b[1..9].try_into().expect("8 bytes")) as i128, scale))
-        };
         let mut levels = Vec::with_capacity(len);
         for b in bytes.chunks_exact(NARROW_LEVEL) {
-            match (narrow(&b[..9]), narrow(&b[9..])) {
+            // A scale byte above MAX_SCALE is either the wide form's flag or damage: both
+            // go the general way.
+            match (Decimal::from_narrow(b), Decimal::from_narrow(&b[NARROW..])) {
                 (Some(price), Some(qty)) => levels.push(Level { price, qty }),
                 _ => break,
             }
