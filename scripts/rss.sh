@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# Peak memory of a long replay: builds a recording of ~10M records by importing the real
-# sample capture N times (default 250 → 10.3M records), then replays it with the three
-# built-in detectors and prints the peak RSS. Usage: scripts/rss.sh [N] [DIR]
+# Peak memory of a long replay: builds a recording of ~10M records by looping the real
+# sample capture N times as one continuous session (default 250 → 10.3M records; times and
+# venue ids carry on across rounds, see examples/loop_recording.rs), then replays it with
+# the three built-in detectors and prints the peak RSS. Usage: scripts/rss.sh [N] [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-250}
 dir=${2:-${TMPDIR:-/tmp}/tapedeck-rss}
-cargo build --release --quiet
+cargo build --release --quiet --bin tapedeck --example loop_recording
 bin=./target/release/tapedeck
 if [ ! -e "$dir/conf" ]; then
-  for _ in $(seq "$n"); do
-    "$bin" import hftbacktest tests/fixtures/binance_spot/hftbacktest/btcusdt_20240808.gz \
-      --symbol BTCUSDT --out "$dir" 2>/dev/null
-  done
+  ./target/release/examples/loop_recording recordings/binance-btcusdt-20240808 "$dir" "$n"
 fi
 "$bin" inspect "$dir" | grep -E '^(records|size)'
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
