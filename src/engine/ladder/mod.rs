@@ -14,10 +14,10 @@
 //! The window is centred on the best price, and re-centred whenever the best would leave
 //! it, so `overflow` only ever holds levels on the far side from the best. A price whose
 //! key does not fit an `i64` turns the side into a plain ordered map until it is cleared.
-//! A slot is 16 bytes (the quantity's mantissa and scale, and the price's scale), so a page
-//! is 1 KiB and a deep book stays in cache; the price comes back from the key and its scale
-//! exactly as the venue spelled it. A quantity whose mantissa needs more than an `i64` also
-//! sends the side to the ordered map.
+//! A slot is 8 bytes (the quantity's mantissa and scale, and the price's scale, packed), so
+//! a page is 512 bytes and a deep book stays in cache; the price comes back from the key
+//! and its scale exactly as the venue spelled it. A quantity whose mantissa needs more than
+//! 52 bits (22.5M BTC at 8 decimals) also sends the side to the ordered map.
 
 use std::collections::BTreeMap;
 
@@ -32,38 +32,67 @@ const PAGES: usize = 1024;
 /// Keys in the window: 65,536 ticks, about ±$327 around the best for BTC/USDT at $0.01.
 const WINDOW: i64 = (PAGE * PAGES) as i64;
 
-/// A level in the window: the price is the slot's key at `price_scale` decimals.
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    qty: i64,
-    qty_scale: u8,
-    price_scale: u8,
-}
+/// A level in the window, packed in 8 bytes: the quantity's mantissa in the top 52 bits
+/// (signed), then its scale and the price's scale in 6 bits each. The price is the slot's
+/// key at the price's scale. Eight bytes rather than a struct of 16 keep a deep book's
+/// pages in L2: the 38k levels the Binance sample touches take 300 KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Slot(u64);
+
+const SCALE_BITS: u32 = 6;
+const SCALE_MASK: u64 = (1 << SCALE_BITS) - 1;
+/// Quantity mantissas a slot holds: |m| < 2^51, 22.5M BTC at 8 decimals.
+const QTY_BITS: u32 = 64 - 2 * SCALE_BITS;
+const QTY_LIMIT: i128 = 1 << (QTY_BITS - 1);
 
 impl Slot {
     #[inline]
     fn of(level: &Level) -> Option<Slot> {
-        Some(Slot {
-            qty: i64::try_from(level.qty.mantissa()).ok()?,
-            qty_scale: level.qty.scale(),
-            price_scale: level.price.scale(),
-        })
+        let qty = level.qty.mantissa();
+        if !(-QTY_LIMIT..QTY_LIMIT).contains(&qty) {
+            return None;
+        }
+        let scales = ((level.qty.scale() as u64) << SCALE_BITS) | level.price.scale() as u64;
+        Some(Slot(((qty as i64 as u64) << (2 * SCALE_BITS)) | scales))
     }
 
     #[inline]
-    fn level(&self, key: i64, key_scale: u8) -> Level {
+    fn qty(self) -> i64 {
+        // The arithmetic shift brings the sign back.
+        (self.0 as i64) >> (2 * SCALE_BITS)
+    }
+
+    #[inline]
+    fn qty_scale(self) -> u8 {
+        ((self.0 >> SCALE_BITS) & SCALE_MASK) as u8
+    }
+
+    #[inline]
+    fn price_scale(self) -> u8 {
+        (self.0 & SCALE_MASK) as u8
+    }
+
+    /// This slot with `other`'s price scale.
+    #[inline]
+    fn spelled_as(self, other: Slot) -> Slot {
+        Slot((self.0 & !SCALE_MASK) | (other.0 & SCALE_MASK))
+    }
+
+    #[inline]
+    fn level(self, key: i64, key_scale: u8) -> Level {
+        let price_scale = self.price_scale();
         // Exact both ways: the key was made from this price at `key_scale`.
         let mantissa = if key == 0 {
             0
-        } else if self.price_scale >= key_scale {
-            key as i128 * 10i128.pow((self.price_scale - key_scale) as u32)
+        } else if price_scale >= key_scale {
+            key as i128 * POW10[(price_scale - key_scale) as usize]
         } else {
             // A non-zero key in an i64 is at most 18 powers of ten above its price.
-            (key / POW10[(key_scale - self.price_scale) as usize] as i64) as i128
+            (key / POW10[(key_scale - price_scale) as usize] as i64) as i128
         };
         Level {
-            price: Decimal::new(mantissa, self.price_scale).expect("scale came from a decimal"),
-            qty: Decimal::new(self.qty as i128, self.qty_scale).expect("scale came from a decimal"),
+            price: Decimal::new(mantissa, price_scale).expect("scale came from a decimal"),
+            qty: Decimal::new(self.qty() as i128, self.qty_scale()).expect("scale came from a decimal"),
         }
     }
 }
@@ -367,6 +396,12 @@ impl Side {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn new_page(empty: &mut Option<Box<[Slot; PAGE]>>) -> &mut Box<[Slot; PAGE]> {
+    empty.insert(Box::new([Slot::default(); PAGE]))
+}
+
 fn set_in_tree(tree: &mut BTreeMap<Price, Level>, level: &Level) {
     if level.qty.is_zero() {
         tree.remove(&level.price);
@@ -393,37 +428,27 @@ impl Window {
     /// Whether the slot was occupied and whether it will be are data, not branches: in a
     /// depth diff inserts, updates and removals come in no predictable order, and a
     /// mispredicted branch per level cost more than the memory traffic.
-    #[inline]
+    ///
+    /// Inlined into the per-level loop, with the rare cases (a key outside the window, a
+    /// page's first level) out of line: the call and its register saves were a fifth of
+    /// the cost of a level.
+    #[inline(always)]
     fn write(&mut self, key: i64, level: &Level, best: Best) -> Placed {
         let Some(new) = Slot::of(level) else { return Placed::Unfit };
         let now = !level.qty.is_zero();
-        let Some(slot) = self.slot_of(key) else {
-            if !now {
-                self.overflow.remove(&key);
-                return Placed::Done;
-            }
-            self.overflow.entry(key).and_modify(|l| l.qty = level.qty).or_insert(*level);
-            let beyond = match best {
-                Best::Highest => key >= self.lo + WINDOW,
-                Best::Lowest => key < self.lo,
-            };
-            // Into an empty window's overflow: the new level is the best, so the window
-            // moves to it and stays non-empty while the side is.
-            return if beyond || self.len == 0 { Placed::Recentre } else { Placed::Done };
-        };
+        let Some(slot) = self.slot_of(key) else { return self.write_overflow(key, level, now, best) };
         let (page, bit) = (slot / PAGE, slot % PAGE);
         let slots = match &mut self.pages[page] {
             Some(slots) => slots,
             None if !now => return Placed::Done,
-            empty => empty.insert(Box::new([Slot::default(); PAGE])),
+            empty => new_page(empty),
         };
         let mask = 1u64 << bit;
         let word = self.bits[page];
         let was = word & mask != 0;
         let cell = &mut slots[bit];
         // An existing level keeps its first spelling.
-        let price_scale = if was { cell.price_scale } else { new.price_scale };
-        *cell = Slot { price_scale, ..new };
+        *cell = if was { new.spelled_as(*cell) } else { new };
         self.bits[page] = (word & !mask) | ((now as u64) << bit);
         let before = self.len;
         self.len = before + now as usize - was as usize;
@@ -439,6 +464,23 @@ impl Window {
             self.top = self.next_from(slot, best).expect("len > 0 means an occupied slot");
         }
         Placed::Done
+    }
+
+    /// `write` for a key outside the window.
+    #[inline(never)]
+    fn write_overflow(&mut self, key: i64, level: &Level, now: bool, best: Best) -> Placed {
+        if !now {
+            self.overflow.remove(&key);
+            return Placed::Done;
+        }
+        self.overflow.entry(key).and_modify(|l| l.qty = level.qty).or_insert(*level);
+        let beyond = match best {
+            Best::Highest => key >= self.lo + WINDOW,
+            Best::Lowest => key < self.lo,
+        };
+        // Into an empty window's overflow: the new level is the best, so the window
+        // moves to it and stays non-empty while the side is.
+        if beyond || self.len == 0 { Placed::Recentre } else { Placed::Done }
     }
 
     /// The best occupied slot at or past `slot`, going away from the best end.

@@ -93,6 +93,29 @@ fn extreme_keys_match_the_model() {
     }
 }
 
+/// A slot packs the quantity's mantissa in 52 bits and both scales in 6 bits each: every
+/// value at the edges comes back exactly, and one bit more is refused (the side then
+/// keeps the level in its ordered map, still exact).
+#[test]
+fn slots_pack_quantities_and_scales_exactly_to_their_edges() {
+    let edge = (1i128 << 51) - 1;
+    let fits = [(edge, 38u8, 0u8), (-edge - 1, 0, 38), (0, 0, 0), (378_826_000, 8, 8), (-1, 17, 3)];
+    for (mantissa, qty_scale, price_scale) in fits {
+        let level =
+            Level { price: Decimal::new(5, price_scale).unwrap(), qty: Decimal::new(mantissa, qty_scale).unwrap() };
+        let slot = Slot::of(&level).unwrap_or_else(|| panic!("{mantissa} fits"));
+        assert_eq!((slot.qty() as i128, slot.qty_scale(), slot.price_scale()), (mantissa, qty_scale, price_scale));
+    }
+    for mantissa in [edge + 1, -edge - 2, i128::from(i64::MAX)] {
+        let level = Level { price: Decimal::from_int(5), qty: Decimal::new(mantissa, 2).unwrap() };
+        assert_eq!(Slot::of(&level), None, "{mantissa}");
+        let mut side = Side::new(Best::Lowest);
+        side.set(&lv("4", "1"));
+        side.set(&level);
+        assert_eq!(side.levels(5), vec![lv("4", "1"), level]);
+    }
+}
+
 /// Prices drawn to exercise the window: a cluster near the best, far levels both ways,
 /// finer decimals (re-keying) and now and then a price no key holds.
 fn price() -> impl Strategy<Value = Decimal> {
@@ -109,6 +132,8 @@ fn qty() -> impl Strategy<Value = Decimal> {
     prop_oneof![
         20 => (0i64..4).prop_map(Decimal::from_int),
         4 => (1i128..100_000).prop_map(|m| Decimal::new(m, 5).unwrap()),
+        // Around the edge of what a packed slot holds, at any scale.
+        2 => (-(1i64 << 52)..(1i64 << 52), 0u8..=38).prop_map(|(m, s)| Decimal::new(m as i128, s).unwrap()),
         1 => Just(Decimal::new(10i128.pow(25), 2).unwrap()),
     ]
 }
