@@ -116,6 +116,43 @@ fn slots_pack_quantities_and_scales_exactly_to_their_edges() {
     }
 }
 
+/// A deep book whose levels mostly fall outside the first window makes it grow to its
+/// largest size; every step agrees with the map model, through removals
+/// that move the best across the old window's edge.
+#[test]
+fn a_deep_book_grows_the_window_and_stays_exact() {
+    for best in [Best::Highest, Best::Lowest] {
+        let mut side = Side::new(best);
+        let mut model = BTreeMap::new();
+        let mut apply = |side: &mut Side, level: Level| {
+            side.set(&level);
+            set_in_tree(&mut model, &level);
+            let expect: Vec<Level> = match best {
+                Best::Highest => model.values().rev().copied().collect(),
+                Best::Lowest => model.values().copied().collect(),
+            };
+            assert_eq!(side.best(), expect.first().copied());
+            assert_eq!(side.len(), expect.len());
+            expect
+        };
+        // 3,000 levels $7.31 apart around $11,000: 2.2M keys at $0.01.
+        for i in 0..3000i64 {
+            let price = Decimal::new((i * 731 + 1) as i128, 2).unwrap();
+            apply(&mut side, Level { price, qty: Decimal::from_int(i % 7 + 1) });
+        }
+        let Repr::Ladder(w) = &side.repr else { panic!("a ladder") };
+        assert_eq!(w.pages.len(), MAX_PAGES, "{best:?}");
+        // Take out the best 2,000, one by one: the best walks far past where the window was.
+        let mut expect = Vec::new();
+        for i in 0..2000i64 {
+            let i = if best == Best::Highest { 2999 - i } else { i };
+            let price = Decimal::new((i * 731 + 1) as i128, 2).unwrap();
+            expect = apply(&mut side, Level { price, qty: Decimal::ZERO });
+        }
+        assert_eq!(side.levels(usize::MAX), expect, "{best:?}");
+    }
+}
+
 /// Prices drawn to exercise the window: a cluster near the best, far levels both ways,
 /// finer decimals (re-keying) and now and then a price no key holds.
 fn price() -> impl Strategy<Value = Decimal> {
