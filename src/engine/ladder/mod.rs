@@ -28,8 +28,10 @@ use std::collections::BTreeMap;
 
 use crate::model::decimal::POW10;
 
+mod far;
 mod key;
 use crate::model::{Decimal, Level, Price};
+use far::Far;
 use key::{Key, key_at, min_scale, quick_key};
 
 const PAGE: usize = 64;
@@ -141,7 +143,7 @@ struct Window {
     /// The best occupied slot, when `len > 0`.
     top: usize,
     /// Levels whose keys are outside `lo..lo + span()`, all on the far side from the best.
-    overflow: BTreeMap<i64, Level>,
+    overflow: Far,
 }
 
 #[derive(Debug, Clone)]
@@ -260,18 +262,11 @@ impl Side {
             Repr::Ladder(w) if w.len > 0 => Some(w.slot(w.top)),
             // An empty window with overflow is re-centred at once, so this is only reached
             // when the side is empty.
-            Repr::Ladder(w) => self.far_end(&w.overflow),
+            Repr::Ladder(w) => w.overflow.best_level(self.best),
             Repr::Tree(t) => match self.best {
                 Best::Highest => t.values().next_back().copied(),
                 Best::Lowest => t.values().next().copied(),
             },
-        }
-    }
-
-    fn far_end(&self, map: &BTreeMap<i64, Level>) -> Option<Level> {
-        match self.best {
-            Best::Highest => map.values().next_back().copied(),
-            Best::Lowest => map.values().next().copied(),
         }
     }
 
@@ -286,11 +281,7 @@ impl Side {
             },
             Repr::Ladder(w) => {
                 w.window_levels(self.best, n, &mut out);
-                let rest = n - out.len();
-                match self.best {
-                    Best::Highest => out.extend(w.overflow.values().rev().take(rest).copied()),
-                    Best::Lowest => out.extend(w.overflow.values().take(rest).copied()),
-                }
+                w.overflow.ordered(self.best, n - out.len(), &mut out);
             }
         }
         out
@@ -318,7 +309,7 @@ impl Side {
                 bits: vec![0; MIN_PAGES],
                 len: 0,
                 top: 0,
-                overflow: BTreeMap::new(),
+                overflow: Far::default(),
             })
         });
         w.key_scale = key_scale;
@@ -387,11 +378,7 @@ impl Side {
     fn recentre_if_needed(&mut self) {
         if let Repr::Ladder(w) = &self.repr {
             if w.len == 0 {
-                let far = match self.best {
-                    Best::Highest => w.overflow.keys().next_back(),
-                    Best::Lowest => w.overflow.keys().next(),
-                };
-                if let Some(&key) = far {
+                if let Some(key) = w.overflow.best_key(self.best) {
                     self.recentre_on(key);
                 }
             }
@@ -412,7 +399,7 @@ impl Side {
 
     fn relayout(&mut self, key: i64, grow: bool) {
         let Repr::Ladder(w) = &mut self.repr else { return };
-        let mut levels: Vec<(i64, Level)> = std::mem::take(&mut w.overflow).into_iter().collect();
+        let mut levels = w.overflow.drain();
         w.drain_window_into(&mut levels);
         if grow {
             let pages = MAX_PAGES;
@@ -508,10 +495,10 @@ impl Window {
     #[inline(never)]
     fn write_overflow(&mut self, key: i64, level: &Level, now: bool, best: Best) -> Placed {
         if !now {
-            self.overflow.remove(&key);
+            self.overflow.remove(key);
             return Placed::Done;
         }
-        self.overflow.entry(key).and_modify(|l| l.qty = level.qty).or_insert(*level);
+        self.overflow.upsert(key, level);
         let beyond = match best {
             Best::Highest => key >= self.lo + self.span(),
             Best::Lowest => key < self.lo,
