@@ -184,7 +184,7 @@ impl Merged {
             }
             match self.iters[0].next_batch()? {
                 Ok(records) => {
-                    self.block = records;
+                    retire(std::mem::replace(&mut self.block, records));
                     self.pos = 0;
                 }
                 Err(e) => {
@@ -192,6 +192,15 @@ impl Merged {
                 }
             }
         }
+    }
+}
+
+/// Frees a spent block on rayon's pool rather than on the thread driving the engine, which
+/// is replay's bottleneck: a block of a book-heavy recording is a thousand allocations,
+/// most of them made by the decoding threads, whose allocator arenas free them faster.
+fn retire(block: Vec<Record>) {
+    if rayon::current_num_threads() > 1 && !block.is_empty() {
+        rayon::spawn(move || drop(block));
     }
 }
 
@@ -282,6 +291,7 @@ impl Pacer {
     }
 
     /// Waits until the record at `ts_recv` is due.
+    #[inline]
     pub fn wait(&mut self, ts_recv: Nanos) {
         let Speed::Factor(factor) = self.speed else { return };
         let (t0, wall0) = *self.start.get_or_insert((ts_recv, Instant::now()));
