@@ -23,8 +23,8 @@ pub(crate) const CRC_AT: usize = 20;
 type Cfg = Configuration<LittleEndian, Fixint, NoLimit>;
 const CFG: Cfg = config::legacy();
 
-/// Most bytes one block's decode may claim for its containers. A real block stays far below
-/// (1024 records of 5000-level books are ~0.5 GiB in memory); the limit turns a crafted
+/// Most bytes one record's decode by bincode may claim for its containers. A real record
+/// stays far below (a 5000-level book is ~0.5 MiB in memory); the limit turns a crafted
 /// length prefix into an error instead of an allocation that aborts the process.
 const DECODE_LIMIT: usize = 4 << 30;
 type DecodeCfg = Configuration<LittleEndian, Fixint, bincode::config::Limit<DECODE_LIMIT>>;

@@ -4,7 +4,7 @@
 //! (Binance diffs touch levels ±10% from the best), and the ordered map spent ~150 ns per
 //! write there, an eighth of the ladder's time for 1.5% of its levels. Order is needed only
 //! for depth queries that run past the window and for re-centring, both rare, and is made
-//! then by sorting, so no hash order ever reaches a caller. No IO.
+//! then by selecting and sorting, so no hash order ever reaches a caller. No IO.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -12,10 +12,21 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::Best;
 use crate::model::Level;
 
-/// Fibonacci hashing of an `i64` key: one multiply, with the high bits (which the table
-/// uses) depending on every bit of the key. Deterministic, unlike the default hasher.
+/// splitmix64's finalizer over an `i64` key: every output bit depends on every key bit.
+/// The table picks buckets from the low bits, and keys share low zero bits (at 8 decimals a
+/// $0.01 tick makes every key a multiple of 2^6), which a plain multiply would keep.
+/// Deterministic, unlike the default hasher.
 #[derive(Default)]
 pub(super) struct KeyHash(u64);
+
+impl KeyHash {
+    #[inline]
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
 
 impl Hasher for KeyHash {
     fn finish(&self) -> u64 {
@@ -24,12 +35,13 @@ impl Hasher for KeyHash {
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.0 = KeyHash::mix(self.0 ^ b as u64);
         }
     }
 
+    #[inline]
     fn write_i64(&mut self, key: i64) {
-        self.0 = (key as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = KeyHash::mix(self.0 ^ key as u64);
     }
 }
 
@@ -73,12 +85,16 @@ impl Far {
         if n == 0 || self.levels.is_empty() {
             return;
         }
-        let mut all: Vec<(i64, Level)> = self.levels.iter().map(|(k, l)| (*k, *l)).collect();
-        all.sort_unstable_by_key(|(k, _)| *k);
-        match best {
-            Best::Highest => out.extend(all.iter().rev().take(n).map(|(_, l)| *l)),
-            Best::Lowest => out.extend(all.iter().take(n).map(|(_, l)| *l)),
+        // Best first: keys negated for bids, so the wanted levels are the smallest.
+        let sign = if best == Best::Highest { -1 } else { 1 };
+        let mut all: Vec<(i128, Level)> = self.levels.iter().map(|(k, l)| (sign * *k as i128, *l)).collect();
+        // Only the `n` wanted are sorted: a deep far side is thousands of levels.
+        if n < all.len() {
+            all.select_nth_unstable_by_key(n, |(k, _)| *k);
+            all.truncate(n);
         }
+        all.sort_unstable_by_key(|(k, _)| *k);
+        out.extend(all.iter().map(|(_, l)| *l));
     }
 
     /// Every level, in no particular order, emptying the map.
