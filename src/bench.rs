@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::detect::DetectorSpec;
 use crate::engine::Engine;
-use crate::model::{Event, Record, SymbolTable};
+use crate::model::{Event, EventKind, Record, SymbolTable};
 
 /// Percentiles of one histogram, in ns unless named otherwise.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -49,6 +49,8 @@ impl Percentiles {
 pub struct Measured {
     pub name: String,
     pub histogram: Histogram<u64>,
+    /// The same times split by the record's event kind, indexed as `EventKind::ALL`.
+    pub by_kind: Vec<Histogram<u64>>,
     /// Records per second over untimed passes of the same configuration.
     pub events_per_second: f64,
 }
@@ -61,6 +63,9 @@ pub struct Report {
     pub warmup: u64,
     /// Engine time per record, ns: every detector together, then each alone.
     pub latency: BTreeMap<String, Percentiles>,
+    /// `total`'s engine time per record split by event kind (`book_delta`, `quote`, ...), ns:
+    /// where the tail comes from.
+    pub latency_by_kind: BTreeMap<String, Percentiles>,
     pub events_per_second: BTreeMap<String, f64>,
     /// Cost of one `Instant::now()` pair plus `Histogram::record`, ns.
     pub overhead: Percentiles,
@@ -68,6 +73,16 @@ pub struct Report {
     pub recording_latency_us: BTreeMap<String, Percentiles>,
     /// Records per `exchange/kind` whose ts_recv is before ts_exchange (clock skew at capture).
     pub recording_latency_negative: BTreeMap<String, u64>,
+}
+
+/// Percentiles per event kind of `m`, for the kinds it saw.
+pub fn by_kind(m: &Measured) -> BTreeMap<String, Percentiles> {
+    EventKind::ALL
+        .iter()
+        .zip(&m.by_kind)
+        .filter(|(_, h)| h.len() > 0)
+        .map(|(kind, h)| (kind.as_str().to_string(), Percentiles::of(h)))
+        .collect()
 }
 
 fn histogram() -> Histogram<u64> {
@@ -98,6 +113,7 @@ pub fn measure_with(
     engine: &dyn Fn() -> Engine,
 ) -> Measured {
     let mut h = histogram();
+    let mut by_kind: Vec<Histogram<u64>> = EventKind::ALL.iter().map(|_| histogram()).collect();
     for _ in 0..iterations {
         let mut engine = engine();
         for (i, r) in records.iter().enumerate() {
@@ -106,6 +122,7 @@ pub fn measure_with(
             let ns = start.elapsed().as_nanos() as u64;
             if i >= warmup {
                 h.saturating_record(ns.max(1));
+                by_kind[r.event.kind() as usize].saturating_record(ns.max(1));
             }
         }
     }
@@ -120,6 +137,7 @@ pub fn measure_with(
     Measured {
         name: name.to_string(),
         histogram: h,
+        by_kind,
         events_per_second: records.len() as f64 * iterations as f64 / secs,
     }
 }
@@ -250,6 +268,14 @@ impl LiveLatency {
 #[cfg(test)]
 mod live_tests {
     use super::*;
+
+    /// `measure_with` files times by `kind as usize` and names them from `EventKind::ALL`.
+    #[test]
+    fn event_kinds_index_their_own_slot() {
+        for (i, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind:?}");
+        }
+    }
 
     #[test]
     fn live_latency_counts_samples_and_clock_steps() {

@@ -101,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         iterations: args.iterations,
         warmup: warmup as u64,
         latency: measured.iter().map(|m| (m.name.clone(), Percentiles::of(&m.histogram))).collect(),
+        latency_by_kind: measured.first().map(crate::bench::by_kind).unwrap_or_default(),
         events_per_second: measured.iter().map(|m| (m.name.clone(), m.events_per_second)).collect(),
         overhead,
         recording_latency_us: latency_hists.iter().map(|(k, h)| (k.clone(), Percentiles::of(h))).collect(),
@@ -132,6 +133,21 @@ fn render(r: &Report, measured: &[Measured]) -> String {
             out,
             "{name:<20} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9} {:>12.0}",
             p.count, p.min, p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, r.events_per_second[name]
+        );
+    }
+    for (kind, p) in &r.latency_by_kind {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>10} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>9}",
+            format!("  total {kind}"),
+            p.count,
+            p.min,
+            p.p50,
+            p.p90,
+            p.p99,
+            p.p999,
+            p.p9999,
+            p.max
         );
     }
     let o = &r.overhead;

@@ -15,9 +15,15 @@ fn schema(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             out.push(format!("{path}: object"));
-            let dynamic = ["latency", "events_per_second", "recording_latency_us", "recording_latency_negative"]
-                .iter()
-                .any(|k| path.ends_with(k));
+            let dynamic = [
+                "latency",
+                "latency_by_kind",
+                "events_per_second",
+                "recording_latency_us",
+                "recording_latency_negative",
+            ]
+            .iter()
+            .any(|k| path.ends_with(k));
             let mut seen = BTreeMap::new();
             for (k, v) in map {
                 let key = if dynamic { "*".to_string() } else { k.clone() };
@@ -62,6 +68,13 @@ fn json_schema_is_stable_and_the_hlog_reads_back() {
     check_golden("bench_schema.txt", &(lines.join("\n") + "\n"));
     assert_eq!(report["records"], 41_249);
     let measured = 41_249 - report["warmup"].as_u64().unwrap();
+    // The split by kind covers every timed record of `total`, and the sample's three hot kinds.
+    let by_kind = report["latency_by_kind"].as_object().unwrap();
+    let split: u64 = by_kind.values().map(|p| p["count"].as_u64().unwrap()).sum();
+    assert_eq!(split, report["latency"]["total"]["count"].as_u64().unwrap());
+    for kind in ["book_delta", "quote", "trade"] {
+        assert!(by_kind[kind]["count"].as_u64().unwrap() > 1000, "{kind}: {by_kind:?}");
+    }
     let bytes = std::fs::read(&hlog).unwrap();
     let mut tags = BTreeMap::new();
     for entry in IntervalLogIterator::new(&bytes) {
