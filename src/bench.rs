@@ -80,7 +80,7 @@ pub fn by_kind(m: &Measured) -> BTreeMap<String, Percentiles> {
     EventKind::ALL
         .iter()
         .zip(&m.by_kind)
-        .filter(|(_, h)| h.len() > 0)
+        .filter(|(_, h)| !h.is_empty())
         .map(|(kind, h)| (kind.as_str().to_string(), Percentiles::of(h)))
         .collect()
 }
