@@ -12,12 +12,12 @@
 //! window covers a run of consecutive keys from `lo`, in pages of 64 slots allocated on
 //! first use, with one occupancy bit per slot. Keys outside the window go to `overflow`.
 //! The window is centred on the best price, and re-centred whenever the best would leave
-//! it, so `overflow` only ever holds levels on the far side from the best. It starts at
-//! 65,536 keys (±$327 for BTC/USDT at $0.01) and grows once, to 524,288 (±$2,621), when
-//! more levels sit outside it than in it: a deep Binance book keeps 7% of its updates
-//! outside ±$327 and 1.5% outside ±$2,621, and an ordered-map update costs several window
-//! writes, while a compact book keeps the small window's 16 KiB of page table and bits
-//! (the large one has 128 KiB). A price whose
+//! it, so `overflow` only ever holds levels on the far side from the best. The window is
+//! 65,536 keys (±$327 for BTC/USDT at $0.01), 16 KiB of page table and bits: a deep Binance
+//! book keeps 7% of its updates outside it, in a hash map (`far.rs`). A window that grew to
+//! 524,288 keys when the far side was busy took that to 1.5%, but once far levels were
+//! hashed rather than in an ordered map it was no faster (book/ladder 2.32 against
+//! 2.22 ms) and took 8 times the memory, so the window stays small. A price whose
 //! key does not fit an `i64` turns the side into a plain ordered map until it is cleared.
 //! A slot is 8 bytes (the quantity's mantissa and scale, and the price's scale, packed), so
 //! a page is 512 bytes and a deep book stays in cache; the price comes back from the key
@@ -35,12 +35,9 @@ use far::Far;
 use key::{Key, key_at, min_scale, quick_key};
 
 const PAGE: usize = 64;
-/// Pages a window starts with: 65,536 keys.
-const MIN_PAGES: usize = 1024;
-/// Pages a window grows to: 524,288 keys, 64 KiB of page table and 64 KiB of bits.
-const MAX_PAGES: usize = 8192;
-/// Overflow a window tolerates before it grows, whatever its own size.
-const GROW_AFTER: usize = 256;
+const PAGES: usize = 1024;
+/// Keys in the window: 65,536 ticks, about ±$327 around the best for BTC/USDT at $0.01.
+const WINDOW: i64 = (PAGE * PAGES) as i64;
 
 /// A level in the window, packed in 8 bytes: the quantity's mantissa in the top 52 bits
 /// (signed), then its scale and the price's scale in 6 bits each. The price is the slot's
@@ -117,8 +114,6 @@ enum Placed {
     Unfit,
     /// The window's last level went: the best may now be in overflow.
     Emptied,
-    /// Most levels are outside the window: grow it, centred on this key (the best).
-    Grow(i64),
 }
 
 /// Which end of the side is the best price.
@@ -135,14 +130,12 @@ struct Window {
     key_scale: u8,
     /// Key of slot 0.
     lo: i64,
-    /// Keys the window covers: `pages.len() * PAGE`, kept as a field for the hot path.
-    span: i64,
     pages: Vec<Option<Box<[Slot; PAGE]>>>,
     bits: Vec<u64>,
     len: usize,
     /// The best occupied slot, when `len > 0`.
     top: usize,
-    /// Levels whose keys are outside `lo..lo + span()`, all on the far side from the best.
+    /// Levels whose keys are outside `lo..lo + WINDOW`, all on the far side from the best.
     overflow: Far,
 }
 
@@ -198,7 +191,6 @@ impl Side {
                     Placed::Done => return,
                     Placed::Recentre => return self.recentre_on(key),
                     Placed::Emptied => return self.recentre_if_needed(),
-                    Placed::Grow(best) => return self.grow(best),
                     // Nothing was written.
                     Placed::Unfit => {}
                 }
@@ -233,7 +225,6 @@ impl Side {
                         Placed::Done => {}
                         Placed::Recentre => self.recentre_on(key),
                         Placed::Emptied => self.recentre_if_needed(),
-                        Placed::Grow(best) => self.grow(best),
                         Placed::Unfit => {
                             self.rekey(None);
                             continue;
@@ -304,16 +295,15 @@ impl Side {
             Box::new(Window {
                 key_scale,
                 lo: 0,
-                span: (MIN_PAGES * PAGE) as i64,
-                pages: vec![None; MIN_PAGES],
-                bits: vec![0; MIN_PAGES],
+                pages: vec![None; PAGES],
+                bits: vec![0; PAGES],
                 len: 0,
                 top: 0,
                 overflow: Far::default(),
             })
         });
         w.key_scale = key_scale;
-        w.lo = key - w.span() / 2;
+        w.lo = key - WINDOW / 2;
         self.repr = Repr::Ladder(w);
     }
 
@@ -388,27 +378,10 @@ impl Side {
     /// Moves the window so `key` (the new best) is in its middle.
     #[cold]
     fn recentre_on(&mut self, key: i64) {
-        self.relayout(key, false);
-    }
-
-    /// Grows the window to its largest, centred on `key` (the best).
-    #[cold]
-    fn grow(&mut self, key: i64) {
-        self.relayout(key, true);
-    }
-
-    fn relayout(&mut self, key: i64, grow: bool) {
         let Repr::Ladder(w) = &mut self.repr else { return };
         let mut levels = w.overflow.drain();
         w.drain_window_into(&mut levels);
-        if grow {
-            let pages = MAX_PAGES;
-            w.pages.resize(pages, None);
-            w.bits.resize(pages, 0);
-            w.span = (pages * PAGE) as i64;
-        }
-        w.lo = key - w.span() / 2;
-        // Placing every level again cannot ask for more: the window is centred on the best.
+        w.lo = key - WINDOW / 2;
         for (k, level) in &levels {
             w.write(*k, level, self.best);
         }
@@ -436,16 +409,10 @@ impl Window {
         page[slot % PAGE].level(self.lo + slot as i64, self.key_scale)
     }
 
-    /// Keys the window covers.
-    #[inline(always)]
-    fn span(&self) -> i64 {
-        self.span
-    }
-
     #[inline]
     fn slot_of(&self, key: i64) -> Option<usize> {
         let offset = key.wrapping_sub(self.lo);
-        (0..self.span()).contains(&offset).then_some(offset as usize)
+        (0..WINDOW).contains(&offset).then_some(offset as usize)
     }
 
     /// Sets (or, with a zero quantity, removes) the level at `key`.
@@ -500,17 +467,12 @@ impl Window {
         }
         self.overflow.upsert(key, level);
         let beyond = match best {
-            Best::Highest => key >= self.lo + self.span(),
+            Best::Highest => key >= self.lo + WINDOW,
             Best::Lowest => key < self.lo,
         };
         // Into an empty window's overflow: the new level is the best, so the window
         // moves to it and stays non-empty while the side is.
-        let recentre = beyond || self.len == 0;
-        if self.overflow.len() > self.len.max(GROW_AFTER) && self.pages.len() < MAX_PAGES {
-            let best = if recentre { key } else { self.lo + self.top as i64 };
-            return Placed::Grow(best);
-        }
-        if recentre { Placed::Recentre } else { Placed::Done }
+        if beyond || self.len == 0 { Placed::Recentre } else { Placed::Done }
     }
 
     /// The best occupied slot at or past `slot`, going away from the best end.
@@ -538,7 +500,7 @@ impl Window {
                         return Some(page * PAGE + word.trailing_zeros() as usize);
                     }
                     page += 1;
-                    if page == self.pages.len() {
+                    if page == PAGES {
                         return None;
                     }
                     word = self.bits[page];
@@ -559,13 +521,13 @@ impl Window {
             out.push(self.slot(slot));
             at = match best {
                 Best::Highest => slot.checked_sub(1).and_then(|s| self.next_from(s, best)),
-                Best::Lowest => (slot + 1 < self.span() as usize).then(|| self.next_from(slot + 1, best)).flatten(),
+                Best::Lowest => (slot + 1 < WINDOW as usize).then(|| self.next_from(slot + 1, best)).flatten(),
             };
         }
     }
 
     fn drain_window_into(&mut self, out: &mut Vec<(i64, Level)>) {
-        for page in 0..self.pages.len() {
+        for page in 0..PAGES {
             let mut word = std::mem::take(&mut self.bits[page]);
             while word != 0 {
                 let bit = word.trailing_zeros() as usize;
