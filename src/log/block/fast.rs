@@ -124,19 +124,8 @@ pub(super) fn record(b: &[u8]) -> Option<(Record, usize)> {
 mod tests {
     use super::*;
     use crate::model::Status;
+    use crate::model::record::level_codec_tests::{decimal, levels};
     use proptest::prelude::*;
-
-    fn decimal() -> impl Strategy<Value = Decimal> {
-        prop_oneof![
-            6 => (any::<i64>(), 0u8..=38).prop_map(|(m, s)| Decimal::new(m as i128, s).unwrap()),
-            // The wide form, which only bincode reads.
-            1 => (any::<i128>(), 0u8..=38).prop_map(|(m, s)| Decimal::new(m, s).unwrap()),
-        ]
-    }
-
-    fn levels() -> impl Strategy<Value = Vec<Level>> {
-        proptest::collection::vec((decimal(), decimal()).prop_map(|(price, qty)| Level { price, qty }), 0..6)
-    }
 
     fn event() -> impl Strategy<Value = Event> {
         let side = prop_oneof![Just(Side::Buy), Just(Side::Sell), Just(Side::Unknown)];
@@ -146,7 +135,7 @@ mod tests {
             (decimal(), decimal(), decimal(), decimal(), any::<Option<u64>>()).prop_map(|(a, b, c, d, id)| {
                 Event::Quote(Quote { bid_price: a, bid_qty: b, ask_price: c, ask_qty: d, update_id: id })
             }),
-            (any::<u64>(), any::<u64>(), levels(), levels()).prop_map(|(f, l, bids, asks)| {
+            (any::<u64>(), any::<u64>(), levels(6), levels(6)).prop_map(|(f, l, bids, asks)| {
                 Event::BookDelta(BookDelta { first_update_id: f, last_update_id: l, bids, asks })
             }),
             "[a-z]{0,8}".prop_map(|reason| Event::Status(Status::Disconnected { reason })),
