@@ -1,7 +1,7 @@
 //! Recording metadata: format version, provenance, and how each stream was captured.
 //!
 //! Stored as JSON in the `meta` tree so humans and other tools can read it. This module
-//! only defines the type; `store.rs` persists it.
+//! only defines the type; `store/` persists it.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Raw frames (`--keep-raw`): every frame exactly as the venue sent it, with its receive
 //! time, so a recording can be re-normalized after a parser fix. Stored in blocks in the
-//! `raw` tree, checksummed like event blocks. No IO here; `store.rs` persists the bytes.
+//! `raw` tree, checksummed like event blocks. No IO here; `store/` persists the bytes.
 
 use crate::model::{Exchange, Nanos};
 
