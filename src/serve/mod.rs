@@ -4,7 +4,7 @@
 //! This module owns rendering records back into a venue's wire format and serving them:
 //! `clock.rs` (the one replay clock every connection shares, with the served books and
 //! candles), `session.rs` (one port: WebSocket upgrades become stream sessions, everything
-//! else is answered as REST), and one file per protocol (`binance.rs`, `gate.rs`, `lbank.rs`).
+//! else goes to `rest.rs`, which answers it as REST), and one file per protocol (`binance.rs`, `gate.rs`, `lbank.rs`).
 //! The engine must not use it: it does IO and reads the wall clock. Binance is complete; Gate
 //! serves trades, book tickers and depth diffs with its REST book and pairs; LBank serves
 //! trades and whole-book depth pushes with its pairs list.
@@ -13,6 +13,7 @@ pub mod binance;
 mod clock;
 pub mod gate;
 pub mod lbank;
+mod rest;
 mod session;
 
 use std::net::SocketAddr;
