@@ -1,4 +1,5 @@
-//! Engine throughput and per-detector cost, on real data (the sample, repeated).
+//! Engine throughput and per-detector cost, on real data (the sample, looped as one
+//! continuous session by `model::Looper`, so its book stays in sync).
 //!
 //! - `replay/*`: records/s from disk (prefetch thread decoding) through the engine, with
 //!   no detectors and with the three built-in detectors;

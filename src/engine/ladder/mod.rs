@@ -1,5 +1,5 @@
 //! One side of an order book as a price ladder: the levels near the best price sit in a
-//! dense window indexed by price, and the rest in an ordered map. Owns the layout only; the
+//! dense window indexed by price, and the rest in a hash map by key. Owns the layout only; the
 //! sync rules live in `book.rs`. No IO, no clock.
 //!
 //! Why: a depth diff touches tens of levels (70 at p90 on the Binance sample), anywhere in
