@@ -90,7 +90,8 @@ impl FastKey {
     }
 
     /// `price`'s key, when it has the usual scale, is not negative and divides exactly;
-    /// `None` sends the caller to `quick_key`, which decides everything else.
+    /// `None` sends the caller to `quick_key`, which decides everything else. It also takes
+    /// mantissas from 2^63 to 2^64, which `quick_key` leaves to `key_at`, with the same key.
     #[inline(always)]
     pub(super) fn key(&self, price: &Price) -> Option<i64> {
         let m = u64::try_from(price.mantissa()).ok()?;
@@ -200,6 +201,43 @@ mod tests {
         }
         let negative: Price = "-1.00".parse::<Decimal>().unwrap();
         assert_eq!(FastKey::new(2, 0).key(&negative), None, "negative prices go the slow way");
+    }
+
+    proptest::proptest! {
+        /// Any mantissa a `u64` holds, at any scale difference up to 18: a key from the fast
+        /// path is `key_at`'s, and below 2^63 the fast path answers exactly when
+        /// `quick_key` does.
+        #[test]
+        fn fast_key_matches_key_at_on_any_mantissa(m in proptest::prelude::any::<u64>(), e in 0u8..=18, key_scale in 0u8..=8, round in proptest::prelude::any::<bool>()) {
+            // Half the cases are exact multiples, or the divisible branch is rarely hit.
+            let m = if round { m / POW10[e as usize] as u64 * POW10[e as usize] as u64 } else { m };
+            let price = Decimal::new(m as i128, key_scale + e).unwrap();
+            let fast = FastKey::new(price.scale(), key_scale).key(&price);
+            if let Some(k) = fast {
+                proptest::prop_assert!(matches!(key_at(&price, key_scale), Key::Fits(f) if f == k), "{m} e{e}");
+            }
+            if m < 1 << 63 {
+                proptest::prop_assert_eq!(fast, quick_key(&price, key_scale), "{} e{}", m, e);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_key_edges() {
+        let cases: [(u64, u8, Option<i64>, &str); 7] = [
+            (18_446_744_073_709_551_610, 1, Some(1_844_674_407_370_955_161), "above 2^63, at the limit"),
+            (u64::MAX, 1, None, "not divisible"),
+            (9_223_372_036_854_775_810, 1, Some(922_337_203_685_477_581), "above 2^63"),
+            (KEY_LIMIT as u64, 0, Some(KEY_LIMIT), "the key limit"),
+            (KEY_LIMIT as u64 + 1, 0, None, "past the key limit"),
+            (5_000_000_000_000_000_000, 18, Some(5), "eighteen decimals"),
+            (1_000_000_000_000_000_001, 18, None, "eighteen decimals, not divisible"),
+        ];
+        for (m, scale, expected, name) in cases {
+            let price = Decimal::new(m as i128, scale).unwrap();
+            assert_eq!(FastKey::new(scale, 0).key(&price), expected, "{name}");
+        }
+        assert!(FastKey::new(19, 0).is_none(), "19 decimals above the key scale have no fast key");
     }
 
     #[test]

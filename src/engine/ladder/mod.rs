@@ -179,6 +179,10 @@ impl Side {
                 w.bits.iter_mut().for_each(|b| *b = 0);
                 w.overflow.clear();
                 w.len = 0;
+                // `start_window` sets these again; reset here too so a kept window is never
+                // half stale.
+                w.top = empty_top(self.best);
+                w.fast = FastKey::NONE;
                 self.spare = Some(w);
             }
             Repr::Tree(_) | Repr::Empty => {}

@@ -49,6 +49,58 @@ fn best_moves_and_the_window_follows_the_market() {
     assert_eq!(bids.levels(10)[0].qty.to_string(), "7");
 }
 
+/// The fast key is learned at the first price's scale; a rekey to a finer scale must not
+/// keep it, and the levels keep their first spelling throughout.
+#[test]
+fn a_rekey_drops_the_fast_key() {
+    let mut bids = Side::new(Best::Highest);
+    for (price, qty) in [("99.00000000", "1"), ("98.00000000", "1"), ("99.50000000", "1"), ("97.00000000", "1")] {
+        bids.set(&lv(price, qty));
+    }
+    let prices: Vec<String> = bids.levels(10).iter().map(|l| l.price.to_string()).collect();
+    assert_eq!(prices, ["99.50000000", "99.00000000", "98.00000000", "97.00000000"]);
+    bids.clear();
+    for (price, qty) in [("5", "1"), ("4.25", "1"), ("4", "1")] {
+        bids.set(&lv(price, qty));
+    }
+    assert_eq!(bids.levels(10), vec![lv("5", "1"), lv("4.25", "1"), lv("4", "1")]);
+}
+
+/// The best level at the window's first and last slots, and the empty window's `top`
+/// there too: set, remove, set again, and a worse level after the best went.
+#[test]
+fn the_best_at_the_window_ends() {
+    // 100.00 is key 10,000: the window is keys -22,768..42,768.
+    let mut bids = Side::new(Best::Highest);
+    for (price, qty) in [("100.00", "1"), ("-227.68", "1"), ("100.00", "0")] {
+        bids.set(&lv(price, qty));
+    }
+    assert_eq!(bids.best(), Some(lv("-227.68", "1")), "slot 0 is the best bid");
+    bids.set(&lv("-227.68", "0"));
+    assert_eq!(bids.best(), None);
+    bids.set(&lv("-227.68", "2"));
+    assert_eq!(bids.best(), Some(lv("-227.68", "2")), "the first level of an empty window");
+
+    let mut asks = Side::new(Best::Lowest);
+    for (price, qty) in [("100.00", "1"), ("427.67", "1"), ("100.00", "0")] {
+        asks.set(&lv(price, qty));
+    }
+    assert_eq!(asks.best(), Some(lv("427.67", "1")), "the last slot is the best ask");
+    asks.set(&lv("427.67", "0"));
+    asks.set(&lv("427.67", "2"));
+    asks.set(&lv("427.66", "1"));
+    assert_eq!(asks.best(), Some(lv("427.66", "1")));
+
+    for best in [Best::Highest, Best::Lowest] {
+        let mut side = Side::new(best);
+        side.set(&lv("100.00", "1"));
+        side.set(&lv("100.00", "0"));
+        let worse = if best == Best::Highest { "99.00" } else { "101.00" };
+        side.set(&lv(worse, "1"));
+        assert_eq!(side.best(), Some(lv(worse, "1")), "{best:?}");
+    }
+}
+
 #[test]
 fn a_level_just_past_the_window_edge_becomes_the_best() {
     // The first level centres the window: 100.00 is key 10,000, so the window is
