@@ -14,11 +14,16 @@ use crate::log::reader::{Block, ScannedBlock};
 use crate::log::{LogError, Result};
 use crate::model::{Instrument, InstrumentId, Record, SymbolTable};
 
-/// A long read reopens the database every this many blocks. sled 0.34 keeps every page it
-/// has paged in, whatever its cache capacity (spacejam/sled#1036), so without this a
-/// 10M-record replay grew to 1.3 GiB; reopening drops those pages. Every 128 blocks held a
-/// 10M replay at 48 MiB but took 2.76 s; every 512, 100 MiB and 2.26 s; every 2048, 310 MiB.
-const REOPEN_EVERY_BLOCKS: usize = 512;
+/// A long read reopens the database after reading this many bytes of blocks. sled 0.34
+/// keeps every page it has paged in, whatever its cache capacity (spacejam/sled#1036), so
+/// without this a 10M-record replay grew to 1.3 GiB; reopening drops those pages, and
+/// costs the read a pause. Counted in bytes, not blocks, so the bound holds whatever the
+/// records' size. Replaying the looped sample (10.3M records, 1.7 GiB): every 64 MiB,
+/// 105 MB peak RSS in 1.24–1.31 s; every 128 MiB, 171 MB in 1.20–1.24 s; every 160 MiB,
+/// 204 MB in 1.16–1.18 s; every 340 MiB, 310 MB. The speed is not worth the memory.
+///
+/// Unit tests reopen every MiB, so that reads of the sample cross reopens.
+const REOPEN_EVERY_BYTES: usize = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 
 /// Blocks decoded at once on rayon's pool by a long read. Each decoded block of a
 /// book-heavy recording is about half a megabyte, so this bounds the extra memory.
@@ -32,6 +37,7 @@ const MAX_PARALLEL_DECODE: usize = 8;
 pub(super) struct SledBlocks {
     path: std::path::PathBuf,
     store: Option<Store>,
+    /// Bytes of blocks read since the store was opened.
     since_open: usize,
     next_key: Option<u64>,
     /// The block at `next_key`, already read.
@@ -78,17 +84,16 @@ impl SledBlocks {
         }
     }
 
-    /// The store, reopened every `REOPEN_EVERY_BLOCKS` to release sled's paged-in pages
+    /// The store, reopened every `REOPEN_EVERY_BYTES` to release sled's paged-in pages
     /// (only effective once no other handle in this process keeps the database open).
     fn store(&mut self) -> Result<&Store> {
-        if self.since_open >= REOPEN_EVERY_BLOCKS {
+        if self.since_open >= REOPEN_EVERY_BYTES {
             self.store = None;
             self.since_open = 0;
         }
         if self.store.is_none() {
             self.store = Some(Store::open_existing(&self.path)?);
         }
-        self.since_open += 1;
         Ok(self.store.as_ref().expect("just opened"))
     }
 
@@ -134,6 +139,7 @@ impl SledBlocks {
         let next_key = next.as_ref().map(|(k, _)| *k);
         self.next_key = next_key;
         self.pending = next;
+        self.since_open += value.len();
         Some(Ok((key, value, next_key)))
     }
 
@@ -231,7 +237,7 @@ impl Iterator for SledBlocks {
 
 /// Every block in key order, each decoded and verified on its own, for `verify` and `repair`.
 ///
-/// One short-lived range per step and a reopen every `REOPEN_EVERY_BLOCKS`, as in
+/// One short-lived range per step and a reopen every `REOPEN_EVERY_BYTES`, as in
 /// [`SledBlocks`]: a long-lived sled iterator or handle keeps every page it visits, and
 /// `verify` of 10M records peaked at 1.3 GiB.
 pub(super) fn scan(store: Store) -> impl Iterator<Item = ScannedBlock> + Send + 'static {
@@ -243,11 +249,10 @@ pub(super) fn scan(store: Store) -> impl Iterator<Item = ScannedBlock> + Send + 
     let mut ordinal = 0u64;
     std::iter::from_fn(move || {
         let start = from?;
-        if since_open >= REOPEN_EVERY_BLOCKS {
+        if since_open >= REOPEN_EVERY_BYTES {
             store = None;
             since_open = 0;
         }
-        since_open += 1;
         if store.is_none() {
             match Store::open_existing(&path) {
                 Ok(s) => store = Some(s),
@@ -266,6 +271,7 @@ pub(super) fn scan(store: Store) -> impl Iterator<Item = ScannedBlock> + Send + 
                 return Some(ScannedBlock { ordinal, first_seq: start, records: Err(e.to_string()) });
             }
         };
+        since_open += value.len();
         let next = match range.next() {
             Some(Ok((k, _))) => Some(key_seq(&k)),
             _ => None,
