@@ -1,5 +1,5 @@
 //! Prices as integer keys: a price's value at the side's key scale, computed with a
-//! multiply or a constant division, and the fallbacks when a price needs more decimals or
+//! multiply or an exact division by a power of ten, and the fallbacks when a price needs more decimals or
 //! does not fit. No IO.
 
 use crate::model::Price;
@@ -14,27 +14,23 @@ pub(super) fn pow10(e: usize) -> Option<i64> {
     (e <= 18).then(|| POW10[e] as i64)
 }
 
-/// `m / 10^e` when exact. The divisors are constants per arm, so each is a multiply and
-/// shift rather than a hardware division.
+/// `m / 10^e` when exact, for any `e` up to 18.
 #[inline]
 pub(super) fn div_pow10_exact(m: i64, e: u8) -> Option<i64> {
-    macro_rules! arms {
-        ($($e:literal),*) => {
-            match e {
-                0 => Some(m),
-                $($e => {
-                    const D: i64 = POW10[$e] as i64;
-                    if m % D == 0 { Some(m / D) } else { None }
-                })*
-                _ => None,
-            }
-        };
+    match e {
+        0 => Some(m),
+        // From 10^1 up, the quotient of |m| <= 2^63 fits an `i64` with its sign.
+        1..=18 => {
+            let e = e as usize;
+            let q = div_exact(m.unsigned_abs(), e as u32, INV5[e], u64::MAX / POW10[e] as u64)? as i64;
+            Some(if m < 0 { -q } else { q })
+        }
+        _ => None,
     }
-    arms!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 }
 
-/// `5^-e mod 2^64`, for `e` up to 18: dividing by `10^e` exactly is a multiply by this and
-/// a rotate by `e` (Granlund and Montgomery's exact division).
+/// `5^-e mod 2^64`, for `e` up to 18: with `div_exact`, dividing by `10^e` exactly is a
+/// multiply and a rotate (Granlund and Montgomery's exact division).
 const INV5: [u64; 19] = {
     let mut table = [1u64; 19];
     let mut e = 1;
@@ -53,10 +49,18 @@ const INV5: [u64; 19] = {
     table
 };
 
+/// `m / 10^e` when exact and at most `limit` (itself at most `u64::MAX / 10^e`): `m` is a
+/// multiple of `10^e` exactly when `(m * 5^-e) rotr e` is at most `u64::MAX / 10^e`, and
+/// that is then the quotient. No division, no branch.
+#[inline(always)]
+fn div_exact(m: u64, e: u32, inverse: u64, limit: u64) -> Option<u64> {
+    let q = m.wrapping_mul(inverse).rotate_right(e);
+    (q <= limit).then_some(q)
+}
+
 /// The key of prices written with one scale, the side's usual one, without `quick_key`'s
-/// branches: one multiply, a rotate and a compare. A mantissa `m` is divisible by `10^e`
-/// exactly when `(m * 5^-e) rotr e` is at most `u64::MAX / 10^e`, and that is then the
-/// quotient.
+/// branches on scale and sign: `div_exact` with its constants held, so one multiply, a
+/// rotate and a compare.
 ///
 /// Why: on the Binance sample the key was a third of a level's instructions, a jump
 /// on the scale difference then a division and a remainder by its constant.
@@ -95,8 +99,8 @@ impl FastKey {
     #[inline(always)]
     pub(super) fn key(&self, price: &Price) -> Option<i64> {
         let m = u64::try_from(price.mantissa()).ok()?;
-        let q = m.wrapping_mul(self.inverse).rotate_right(self.shift);
-        ((price.scale() == self.scale) & (q <= self.limit)).then_some(q as i64)
+        let q = div_exact(m, self.shift, self.inverse, self.limit);
+        q.filter(|_| price.scale() == self.scale).map(|q| q as i64)
     }
 }
 
@@ -219,6 +223,17 @@ mod tests {
             if m < 1 << 63 {
                 proptest::prop_assert_eq!(fast, quick_key(&price, key_scale), "{} e{}", m, e);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The exact division against `%` and `/`, for any `i64` including `i64::MIN`.
+        #[test]
+        fn div_pow10_exact_matches_integer_division(m in proptest::prelude::any::<i64>(), e in 0u8..=20, round in proptest::prelude::any::<bool>()) {
+            let d = POW10[e.min(18) as usize] as i64;
+            let m = if round { m / d * d } else { m };
+            let expected = (e <= 18 && m % d == 0).then(|| m / d);
+            proptest::prop_assert_eq!(div_pow10_exact(m, e), expected);
         }
     }
 
