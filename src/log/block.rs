@@ -14,9 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Record;
 
+mod compact;
 mod fast;
 
-const BLOCK_VERSION: u8 = 1;
+/// Version 1: records in bincode's fixed-int encoding. Still read, for recordings written
+/// before version 2, and written only by tests.
+const LEGACY: u8 = 1;
+/// Version 2: records delta-coded by `compact.rs`, about a third of version 1's bytes.
+const COMPACT: u8 = 2;
+/// What new blocks are written as.
+const BLOCK_VERSION: u8 = COMPACT;
 pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const CRC_AT: usize = 20;
 
@@ -92,7 +99,13 @@ pub(crate) enum BlockError {
 
 /// Encodes `records` (consecutive seqs) into a stored block.
 pub(crate) fn encode(records: &[Record], compression: Compression, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
-    encode_flagged(records, compression, scratch, 0)
+    encode_flagged(records, compression, scratch, 0, BLOCK_VERSION)
+}
+
+/// Encodes `records` as a version 1 block, as recordings written before version 2 hold.
+#[cfg(test)]
+pub(crate) fn encode_legacy(records: &[Record], compression: Compression) -> Vec<u8> {
+    encode_flagged(records, compression, &mut Vec::new(), 0, LEGACY).expect("encodes")
 }
 
 /// Encodes `records` whose seqs increase but may skip, into a sparse block.
@@ -101,7 +114,7 @@ pub(crate) fn encode_sparse(
     compression: Compression,
     scratch: &mut Vec<u8>,
 ) -> Result<Vec<u8>, String> {
-    encode_flagged(records, compression, scratch, FLAG_SPARSE)
+    encode_flagged(records, compression, scratch, FLAG_SPARSE, BLOCK_VERSION)
 }
 
 fn encode_flagged(
@@ -109,17 +122,25 @@ fn encode_flagged(
     compression: Compression,
     scratch: &mut Vec<u8>,
     flags: u16,
+    version: u8,
 ) -> Result<Vec<u8>, String> {
     scratch.clear();
-    for record in records {
-        bincode::encode_into_std_write(record, scratch, CFG).map_err(|e| e.to_string())?;
+    if version == COMPACT {
+        let mut encoder = compact::Encoder::new(records.first().map_or(0, |r| r.seq));
+        for record in records {
+            encoder.record(record, scratch)?;
+        }
+    } else {
+        for record in records {
+            bincode::encode_into_std_write(record, scratch, CFG).map_err(|e| e.to_string())?;
+        }
     }
     let payload: std::borrow::Cow<[u8]> = match compression {
         Compression::None => scratch.as_slice().into(),
         Compression::Lz4 => lz4_flex::block::compress(scratch).into(),
     };
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.push(BLOCK_VERSION);
+    out.push(version);
     out.push(compression.code());
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
@@ -146,7 +167,7 @@ pub(crate) fn verify(bytes: &[u8]) -> Result<Header, BlockError> {
     if stored != computed {
         return Err(BlockError::Checksum { stored, computed });
     }
-    if bytes[0] != BLOCK_VERSION {
+    if bytes[0] != LEGACY && bytes[0] != COMPACT {
         return Err(BlockError::Version(bytes[0]));
     }
     let flags = u16::from_le_bytes(bytes[2..4].try_into().expect("2 bytes"));
@@ -178,6 +199,46 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
         }
         other => return Err(BlockError::CompressionCode(other)),
     };
+    if bytes[0] == COMPACT {
+        decode_compact(payload, &header, out)?;
+    } else {
+        decode_legacy(payload, &header, out)?;
+    }
+    Ok(header)
+}
+
+/// Checks the seq of the record just pushed, and pops it if it is wrong.
+#[inline(always)]
+fn check_seq(out: &mut Vec<Record>, header: &Header, index: u32, prev: Option<u64>) -> Result<(), BlockError> {
+    let seq = out.last().expect("just pushed").seq;
+    let expected = match (header.sparse, prev) {
+        (true, Some(prev)) if index > 0 && seq > prev => seq,
+        (true, Some(prev)) if index > 0 => prev + 1,
+        _ => header.first_seq + index as u64,
+    };
+    if seq != expected {
+        out.pop();
+        return Err(BlockError::Seq { index, found: seq, expected });
+    }
+    Ok(())
+}
+
+fn decode_compact(payload: &[u8], header: &Header, out: &mut Vec<Record>) -> Result<(), BlockError> {
+    // The count is only a hint: a record takes at least 4 encoded bytes.
+    out.reserve((header.count as usize).min(payload.len() / 4));
+    let mut decoder = compact::Decoder::new(payload, header.first_seq);
+    for index in 0..header.count {
+        let prev = out.last().map(|r| r.seq);
+        out.push(decoder.record().map_err(|detail| BlockError::Decode { index, detail })?);
+        check_seq(out, header, index, prev)?;
+    }
+    if decoder.position() != payload.len() {
+        return Err(BlockError::Trailing);
+    }
+    Ok(())
+}
+
+fn decode_legacy(payload: &[u8], header: &Header, out: &mut Vec<Record>) -> Result<(), BlockError> {
     // The count is only a hint: a record takes at least 30 encoded bytes.
     out.reserve((header.count as usize).min(payload.len() / 30));
     let mut at = 0;
@@ -198,19 +259,10 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
                 used
             }
         };
-        let seq = out.last().expect("just pushed").seq;
-        let expected = match (header.sparse, prev) {
-            (true, Some(prev)) if index > 0 && seq > prev => seq,
-            (true, Some(prev)) if index > 0 => prev + 1,
-            _ => header.first_seq + index as u64,
-        };
-        if seq != expected {
-            out.pop();
-            return Err(BlockError::Seq { index, found: seq, expected });
-        }
+        check_seq(out, header, index, prev)?;
     }
     if at != payload.len() {
         return Err(BlockError::Trailing);
     }
-    Ok(header)
+    Ok(())
 }

@@ -182,6 +182,7 @@ proptest! {
     fn decoding_a_crafted_block_never_panics(
         n in 1u64..40,
         lz4 in any::<bool>(),
+        legacy in any::<bool>(),
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..16),
         cut in proptest::option::of(any::<usize>()),
         count in proptest::option::of(any::<u32>()),
@@ -190,7 +191,11 @@ proptest! {
         let records: Vec<Record> = (0..n).map(|i| { let mut r = record(i); r.seq = i; r }).collect();
         let compression = if lz4 { Compression::Lz4 } else { Compression::None };
         let mut scratch = Vec::new();
-        let mut bytes = block::encode(&records, compression, &mut scratch).unwrap();
+        let mut bytes = if legacy {
+            block::encode_legacy(&records, compression)
+        } else {
+            block::encode(&records, compression, &mut scratch).unwrap()
+        };
         let payload = bytes.len() - block::HEADER_LEN;
         for (i, b) in edits {
             bytes[block::HEADER_LEN + i % payload] ^= b;

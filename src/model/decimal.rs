@@ -71,6 +71,14 @@ impl Decimal {
         Ok(Decimal::raw(mantissa, scale))
     }
 
+    /// A decimal from parts whose scale the caller has already checked (at most
+    /// [`MAX_SCALE`]): the log's decoders check each scale byte once as they read it.
+    #[inline(always)]
+    pub(crate) const fn from_checked_parts(mantissa: i128, scale: u8) -> Self {
+        debug_assert!(scale <= MAX_SCALE);
+        Decimal::raw(mantissa, scale)
+    }
+
     pub fn from_int(value: i64) -> Self {
         Decimal::raw(value as i128, 0)
     }

@@ -1,0 +1,687 @@
+//! Block payload version 2: records delta-coded against the records before them in the
+//! same block, so a block still decodes on its own (and in parallel with its neighbours).
+//!
+//! Why: version 1 spends 9 bytes on every decimal and 36 on every record's header, so the
+//! looped sample took 165 bytes a record, and replay spent a third of its time moving and
+//! checksumming those bytes (sled's copy and CRC, then ours). Here, per record:
+//! - a tag byte: the kind, and two bits saying the seq is the next one and the exchange
+//!   and instrument are the previous record's;
+//! - `ts_recv` as a zigzag varint of its step from the previous record's, `ts_exchange`
+//!   as one of its distance from `ts_recv`;
+//! - decimals as a scale byte (left out while it repeats) and a *step*: the mantissa's
+//!   difference from a predictor (the previous trade's price, the bid for the ask, the
+//!   level before in the list, zero for quantities), written as up to seven trailing
+//!   decimal zeros stripped off and the rest as a zigzag varint. Venues send prices padded
+//!   to fixed decimals ("61234.56000000"), so a one-tick step is one byte;
+//! - trade ids and update ids as steps from the previous one.
+//!
+//! Every arithmetic step wraps, so any value round-trips, however far from its predictor.
+//! Kinds without a compact form (candles, tickers, statuses) are stored as the version 1
+//! encoding of the whole record. Decoding checks every length and value it reads and
+//! returns an error for anything it cannot use; it never panics and never allocates more
+//! than the bytes it was given can fill. No IO.
+
+use crate::model::decimal::{MAX_SCALE, POW10};
+use crate::model::{
+    BookDelta, BookSnapshot, Decimal, Event, Exchange, InstrumentId, Level, Quote, Record, Side, Trade,
+};
+
+/// The kind, in a tag byte's low three bits.
+const TRADE: u8 = 0;
+const QUOTE: u8 = 1;
+const DELTA: u8 = 2;
+const SNAPSHOT: u8 = 3;
+/// Any other record: its version 1 encoding follows.
+const OTHER: u8 = 7;
+const KIND: u8 = 7;
+/// The exchange and instrument are the previous record's.
+const SAME_SOURCE: u8 = 1 << 3;
+/// The seq is the expected one: the block's first seq, then the previous record's + 1.
+const NEXT_SEQ: u8 = 1 << 4;
+
+/// Flags of a trade, quote or snapshot's second byte.
+const HAS_ID: u8 = 1 << 2;
+const SAME_SCALES: u8 = 1 << 3;
+
+/// A level list's mode: one price scale and one quantity scale for every level, or a pair
+/// before each level, each level's decimals then being steps; or (`PACKED`, the usual) one
+/// pair of scales and each level in the same few bytes: after the first level's price (a
+/// step), each price's step from the level before, and every quantity, divided by the
+/// trailing zeros they all share and zigzagged, in as many bytes as the largest needs.
+/// Fixed widths decode without a test per byte.
+const UNIFORM: u8 = 0;
+const PER_LEVEL: u8 = 1;
+const PACKED: u8 = 2;
+
+/// What both sides remember of the block so far; both update it identically after every
+/// record, which is what makes the steps decodable.
+#[derive(Default)]
+struct State {
+    next_seq: u64,
+    ts_recv: u64,
+    exchange: u8,
+    instrument: u32,
+    trade_price: i128,
+    trade_id: u64,
+    trade_scales: [u8; 2],
+    bid_price: i128,
+    quote_id: u64,
+    quote_scales: [u8; 4],
+    /// The last update id of the previous diff or snapshot.
+    book_id: u64,
+    /// The first price of the previous bid list and ask list.
+    first_price: [i128; 2],
+}
+
+impl State {
+    fn new(first_seq: u64) -> State {
+        State { next_seq: first_seq, ..State::default() }
+    }
+
+    fn after(&mut self, record: &Record) {
+        self.next_seq = record.seq.wrapping_add(1);
+        self.ts_recv = record.ts_recv;
+        self.exchange = record.exchange as u8;
+        self.instrument = record.instrument.0;
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn zigzag128(v: i128) -> u128 {
+    ((v << 1) ^ (v >> 127)) as u128
+}
+
+fn unzigzag128(v: u128) -> i128 {
+    ((v >> 1) as i128) ^ -((v & 1) as i128)
+}
+
+/// The encoding side: one per block.
+pub(super) struct Encoder {
+    state: State,
+}
+
+impl Encoder {
+    pub(super) fn new(first_seq: u64) -> Encoder {
+        Encoder { state: State::new(first_seq) }
+    }
+
+    /// Appends `record` to `out`.
+    pub(super) fn record(&mut self, record: &Record, out: &mut Vec<u8>) -> Result<(), String> {
+        let kind = match &record.event {
+            Event::Trade(_) => TRADE,
+            Event::Quote(_) => QUOTE,
+            Event::BookDelta(_) => DELTA,
+            Event::BookSnapshot(_) => SNAPSHOT,
+            _ => OTHER,
+        };
+        let st = &mut self.state;
+        if kind == OTHER {
+            out.push(OTHER);
+            bincode::encode_into_std_write(record, out, super::CFG).map_err(|e| e.to_string())?;
+            st.after(record);
+            return Ok(());
+        }
+        let same_source = record.exchange as u8 == st.exchange && record.instrument.0 == st.instrument;
+        let next_seq = record.seq == st.next_seq;
+        out.push(kind | if same_source { SAME_SOURCE } else { 0 } | if next_seq { NEXT_SEQ } else { 0 });
+        if !next_seq {
+            put_u64(out, record.seq.wrapping_sub(st.next_seq));
+        }
+        put_u64(out, zigzag(record.ts_recv.wrapping_sub(st.ts_recv) as i64));
+        put_u64(out, zigzag(record.ts_exchange.wrapping_sub(record.ts_recv) as i64));
+        if !same_source {
+            out.push(record.exchange as u8);
+            put_u64(out, record.instrument.0 as u64);
+        }
+        match &record.event {
+            Event::Trade(t) => {
+                let scales = [t.price.scale(), t.qty.scale()];
+                let side = match t.side {
+                    Side::Buy => 0,
+                    Side::Sell => 1,
+                    Side::Unknown => 2,
+                };
+                let same = scales == st.trade_scales;
+                out.push(side | flag(t.trade_id.is_some(), HAS_ID) | flag(same, SAME_SCALES));
+                if !same {
+                    out.extend_from_slice(&scales);
+                    st.trade_scales = scales;
+                }
+                put_step(out, st.trade_price, t.price.mantissa());
+                put_step(out, 0, t.qty.mantissa());
+                st.trade_price = t.price.mantissa();
+                if let Some(id) = t.trade_id {
+                    put_u64(out, zigzag(id.wrapping_sub(st.trade_id) as i64));
+                    st.trade_id = id;
+                }
+            }
+            Event::Quote(q) => {
+                let scales = [q.bid_price.scale(), q.bid_qty.scale(), q.ask_price.scale(), q.ask_qty.scale()];
+                let same = scales == st.quote_scales;
+                out.push(flag(q.update_id.is_some(), HAS_ID) | flag(same, SAME_SCALES));
+                if !same {
+                    out.extend_from_slice(&scales);
+                    st.quote_scales = scales;
+                }
+                put_step(out, st.bid_price, q.bid_price.mantissa());
+                put_step(out, 0, q.bid_qty.mantissa());
+                put_step(out, q.bid_price.mantissa(), q.ask_price.mantissa());
+                put_step(out, 0, q.ask_qty.mantissa());
+                st.bid_price = q.bid_price.mantissa();
+                if let Some(id) = q.update_id {
+                    put_u64(out, zigzag(id.wrapping_sub(st.quote_id) as i64));
+                    st.quote_id = id;
+                }
+            }
+            Event::BookDelta(d) => {
+                put_u64(out, zigzag(d.first_update_id.wrapping_sub(st.book_id.wrapping_add(1)) as i64));
+                put_u64(out, d.last_update_id.wrapping_sub(d.first_update_id));
+                st.book_id = d.last_update_id;
+                put_levels(out, &d.bids, &mut st.first_price[0]);
+                put_levels(out, &d.asks, &mut st.first_price[1]);
+            }
+            Event::BookSnapshot(s) => {
+                out.push(flag(s.last_update_id.is_some(), HAS_ID));
+                if let Some(id) = s.last_update_id {
+                    put_u64(out, zigzag(id.wrapping_sub(st.book_id) as i64));
+                    st.book_id = id;
+                }
+                put_levels(out, &s.bids, &mut st.first_price[0]);
+                put_levels(out, &s.asks, &mut st.first_price[1]);
+            }
+            _ => unreachable!("kind OTHER returned above"),
+        }
+        st.after(record);
+        Ok(())
+    }
+}
+
+fn flag(on: bool, bit: u8) -> u8 {
+    if on { bit } else { 0 }
+}
+
+fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_u128(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// `value` as a step from `base`: the first byte holds the stripped zeros (bits 0-2), the
+/// low four bits of the zigzagged rest (bits 3-6) and a continuation bit; a varint of the
+/// remaining bits follows when it is set.
+fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
+    let step = value.wrapping_sub(base);
+    let (mut zeros, mut rest) = (0u8, step);
+    if let Ok(small) = i64::try_from(step) {
+        // The usual case, in 64-bit division.
+        let mut small = small;
+        while zeros < 7 && small != 0 && small % 10 == 0 {
+            small /= 10;
+            zeros += 1;
+        }
+        rest = small as i128;
+    } else {
+        while zeros < 7 && rest % 10 == 0 {
+            rest /= 10;
+            zeros += 1;
+        }
+    }
+    let z = zigzag128(rest);
+    let high = z >> 4;
+    let first = zeros | ((z as u8 & 0x0F) << 3);
+    if high == 0 {
+        out.push(first);
+    } else {
+        out.push(first | 0x80);
+        put_u128(out, high);
+    }
+}
+
+/// The trailing decimal zeros shared by every nonzero value (at most 15), and each value
+/// divided by them, zigzagged; `None` when one of those falls outside 64 bits.
+fn pack(values: impl Iterator<Item = i128> + Clone) -> Option<(u8, Vec<u64>)> {
+    let mut zeros = 15u8;
+    for v in values.clone().filter(|&v| v != 0) {
+        while zeros > 0 && v % POW10[zeros as usize] != 0 {
+            zeros -= 1;
+        }
+    }
+    let packed = values.map(|v| i64::try_from(v / POW10[zeros as usize]).ok().map(zigzag)).collect::<Option<_>>()?;
+    Some((zeros, packed))
+}
+
+/// Bytes needed for `v` (1 to 8).
+fn width(v: u64) -> u8 {
+    (8 - (v.leading_zeros() / 8) as u8).max(1)
+}
+
+fn put_levels(out: &mut Vec<u8>, levels: &[Level], first_price: &mut i128) {
+    put_u64(out, levels.len() as u64);
+    let Some(first) = levels.first() else { return };
+    let scales = [first.price.scale(), first.qty.scale()];
+    let uniform = levels.iter().all(|l| [l.price.scale(), l.qty.scale()] == scales);
+    let steps = levels.windows(2).map(|w| w[1].price.mantissa().wrapping_sub(w[0].price.mantissa()));
+    // Packed lists decode in 64-bit arithmetic, which is exact when every mantissa fits.
+    let narrow = levels.iter().all(|l| i64::try_from(l.price.mantissa()).is_ok() && i64::try_from(l.qty.mantissa()).is_ok());
+    let packed = match (uniform && narrow, pack(steps), pack(levels.iter().map(|l| l.qty.mantissa()))) {
+        (true, Some(p), Some(q)) => Some((p, q)),
+        _ => None,
+    };
+    let mode = match (&packed, uniform) {
+        (Some(_), _) => PACKED,
+        (None, true) => UNIFORM,
+        (None, false) => PER_LEVEL,
+    };
+    out.push(mode);
+    if uniform {
+        out.extend_from_slice(&scales);
+    }
+    if let Some(((pz, prices), (qz, qtys))) = packed {
+        let wp = prices.iter().copied().map(width).max().unwrap_or(1);
+        let wq = qtys.iter().copied().map(width).max().unwrap_or(1);
+        out.extend_from_slice(&[(wp - 1) | (wq - 1) << 3, pz | qz << 4]);
+        put_step(out, *first_price, first.price.mantissa());
+        out.extend_from_slice(&qtys[0].to_le_bytes()[..wq as usize]);
+        for (p, q) in prices.iter().zip(&qtys[1..]) {
+            out.extend_from_slice(&p.to_le_bytes()[..wp as usize]);
+            out.extend_from_slice(&q.to_le_bytes()[..wq as usize]);
+        }
+    } else {
+        let mut prev = *first_price;
+        for level in levels {
+            if !uniform {
+                out.extend_from_slice(&[level.price.scale(), level.qty.scale()]);
+            }
+            put_step(out, prev, level.price.mantissa());
+            put_step(out, 0, level.qty.mantissa());
+            prev = level.price.mantissa();
+        }
+    }
+    *first_price = first.price.mantissa();
+}
+
+/// The decoding side: one per block.
+pub(super) struct Decoder<'a> {
+    b: &'a [u8],
+    at: usize,
+    state: State,
+}
+
+type Step<T> = Result<T, &'static str>;
+
+const CUT: &str = "cut short";
+
+impl<'a> Decoder<'a> {
+    pub(super) fn new(payload: &'a [u8], first_seq: u64) -> Decoder<'a> {
+        Decoder { b: payload, at: 0, state: State::new(first_seq) }
+    }
+
+    /// Bytes read so far.
+    pub(super) fn position(&self) -> usize {
+        self.at
+    }
+
+    #[inline(always)]
+    fn u8(&mut self) -> Step<u8> {
+        let v = *self.b.get(self.at).ok_or(CUT)?;
+        self.at += 1;
+        Ok(v)
+    }
+
+    #[inline(always)]
+    fn scale(&mut self) -> Step<u8> {
+        let s = self.u8()?;
+        if s > MAX_SCALE {
+            return Err("decimal scale out of range");
+        }
+        Ok(s)
+    }
+
+    /// The eight bytes at the cursor, when there are eight.
+    #[inline(always)]
+    fn eight(&self) -> Option<u64> {
+        let bytes = self.b.get(self.at..self.at + 8)?;
+        Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    /// The eight bytes at `at` as a little-endian word, zeros past the end of the input.
+    #[inline(always)]
+    fn word(&self, at: usize) -> u64 {
+        match self.b.get(at..at + 8) {
+            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+            None => {
+                let mut word = [0u8; 8];
+                let tail = self.b.get(at..).unwrap_or(&[]);
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(word)
+            }
+        }
+    }
+
+    /// A varint of at most eight bytes (56 bits), read without a branch per byte: the
+    /// first byte with its top bit clear ends it, and the 7-bit groups are packed together
+    /// by three shift-and-mask steps. `None` when it is longer or the input ends sooner.
+    #[inline(always)]
+    fn short_varint(&mut self) -> Option<u64> {
+        let word = self.eight()?;
+        let stops = !word & 0x8080_8080_8080_8080;
+        if stops == 0 {
+            return None;
+        }
+        let bits = stops.trailing_zeros() + 1;
+        self.at += (bits / 8) as usize;
+        let x = word & (u64::MAX >> (64 - bits)) & 0x7F7F_7F7F_7F7F_7F7F;
+        let x = ((x & 0x7F00_7F00_7F00_7F00) >> 1) | (x & 0x007F_007F_007F_007F);
+        let x = ((x & 0x3FFF_0000_3FFF_0000) >> 2) | (x & 0x0000_3FFF_0000_3FFF);
+        Some(((x & 0x0FFF_FFFF_0000_0000) >> 4) | (x & 0x0000_0000_0FFF_FFFF))
+    }
+
+    #[inline(always)]
+    fn u64(&mut self) -> Step<u64> {
+        match self.short_varint() {
+            Some(v) => Ok(v),
+            None => self.u64_slow(),
+        }
+    }
+
+    /// A varint byte by byte: near the end of the input, or longer than eight bytes.
+    #[inline(never)]
+    fn u64_slow(&mut self) -> Step<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = self.u8()?;
+            if shift == 63 && byte > 1 {
+                return Err("varint overflows 64 bits");
+            }
+            v |= ((byte & 0x7F) as u64) << shift;
+            if byte < 0x80 {
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    fn u128(&mut self) -> Step<u128> {
+        let mut v = 0u128;
+        let mut shift = 0;
+        loop {
+            let byte = self.u8()?;
+            if shift == 126 && byte > 3 {
+                return Err("varint overflows 128 bits");
+            }
+            v |= ((byte & 0x7F) as u128) << shift;
+            if byte < 0x80 {
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    /// A decimal step (see `put_step`). Its bytes are one varint of the zigzagged rest
+    /// shifted left by three, or'd with the zeros stripped; eight bytes or fewer take the
+    /// fast path, in 64-bit arithmetic.
+    #[inline(always)]
+    fn step(&mut self, base: i128) -> Step<i128> {
+        match self.short_varint() {
+            Some(v) => {
+                let rest = unzigzag(v >> 3);
+                // i64 by i64 into i128: one widening multiply.
+                Ok(base.wrapping_add(rest as i128 * POW10[(v & 7) as usize] as i64 as i128))
+            }
+            None => self.step_slow(base),
+        }
+    }
+
+    #[inline(never)]
+    fn step_slow(&mut self, base: i128) -> Step<i128> {
+        let first = self.u8()?;
+        let mut z = ((first >> 3) & 0x0F) as u128;
+        if first & 0x80 != 0 {
+            let high = self.u128()?;
+            if high >> 124 != 0 {
+                return Err("decimal step overflows 128 bits");
+            }
+            z |= high << 4;
+        }
+        Ok(base.wrapping_add(unzigzag128(z).wrapping_mul(POW10[(first & 7) as usize])))
+    }
+
+    fn id_step(&mut self, base: u64) -> Step<u64> {
+        Ok(base.wrapping_add(unzigzag(self.u64()?) as u64))
+    }
+
+    /// Decodes the next record.
+    pub(super) fn record(&mut self) -> Result<Record, String> {
+        let tag = self.u8()?;
+        if tag & KIND == OTHER {
+            if tag != OTHER {
+                return Err(format!("unknown tag bits {tag:#04x}"));
+            }
+            let (record, used): (Record, usize) = bincode::decode_from_slice(&self.b[self.at..], super::DECODE_CFG)
+                .map_err(|e| e.to_string())?;
+            self.at += used;
+            self.state.after(&record);
+            return Ok(record);
+        }
+        if tag >> 5 != 0 {
+            return Err(format!("unknown tag bits {tag:#04x}"));
+        }
+        let record = self.hot(tag)?;
+        self.state.after(&record);
+        Ok(record)
+    }
+
+    fn hot(&mut self, tag: u8) -> Step<Record> {
+        let seq = if tag & NEXT_SEQ != 0 {
+            self.state.next_seq
+        } else {
+            self.state.next_seq.wrapping_add(self.u64()?)
+        };
+        let ts_recv = self.state.ts_recv.wrapping_add(unzigzag(self.u64()?) as u64);
+        let ts_exchange = ts_recv.wrapping_add(unzigzag(self.u64()?) as u64);
+        let (exchange, instrument) = if tag & SAME_SOURCE != 0 {
+            (self.state.exchange, self.state.instrument)
+        } else {
+            let exchange = self.u8()?;
+            let instrument = u32::try_from(self.u64()?).map_err(|_| "instrument id out of range")?;
+            (exchange, instrument)
+        };
+        let exchange = *Exchange::ALL.get(exchange as usize).ok_or("unknown exchange")?;
+        let event = match tag & KIND {
+            TRADE => Event::Trade(self.trade()?),
+            QUOTE => Event::Quote(self.quote()?),
+            DELTA => {
+                let first_update_id =
+                    self.state.book_id.wrapping_add(1).wrapping_add(unzigzag(self.u64()?) as u64);
+                let last_update_id = first_update_id.wrapping_add(self.u64()?);
+                self.state.book_id = last_update_id;
+                let bids = self.levels(0)?;
+                let asks = self.levels(1)?;
+                Event::BookDelta(BookDelta { first_update_id, last_update_id, bids, asks })
+            }
+            SNAPSHOT => {
+                let flags = self.u8()?;
+                if flags & !HAS_ID != 0 {
+                    return Err("unknown snapshot flags");
+                }
+                let last_update_id = if flags & HAS_ID != 0 {
+                    let id = self.id_step(self.state.book_id)?;
+                    self.state.book_id = id;
+                    Some(id)
+                } else {
+                    None
+                };
+                let bids = self.levels(0)?;
+                let asks = self.levels(1)?;
+                Event::BookSnapshot(BookSnapshot { last_update_id, bids, asks })
+            }
+            _ => return Err("unknown record kind"),
+        };
+        Ok(Record { seq, ts_exchange, ts_recv, exchange, instrument: InstrumentId(instrument), event })
+    }
+
+    fn trade(&mut self) -> Step<Trade> {
+        let flags = self.u8()?;
+        if flags & !(3 | HAS_ID | SAME_SCALES) != 0 {
+            return Err("unknown trade flags");
+        }
+        let side = match flags & 3 {
+            0 => Side::Buy,
+            1 => Side::Sell,
+            2 => Side::Unknown,
+            _ => return Err("unknown trade side"),
+        };
+        if flags & SAME_SCALES == 0 {
+            self.state.trade_scales = [self.scale()?, self.scale()?];
+        }
+        let [ps, qs] = self.state.trade_scales;
+        let price = self.step(self.state.trade_price)?;
+        let qty = self.step(0)?;
+        self.state.trade_price = price;
+        let trade_id = if flags & HAS_ID != 0 {
+            let id = self.id_step(self.state.trade_id)?;
+            self.state.trade_id = id;
+            Some(id)
+        } else {
+            None
+        };
+        Ok(Trade {
+            price: Decimal::from_checked_parts(price, ps),
+            qty: Decimal::from_checked_parts(qty, qs),
+            side,
+            trade_id,
+        })
+    }
+
+    fn quote(&mut self) -> Step<Quote> {
+        let flags = self.u8()?;
+        if flags & !(HAS_ID | SAME_SCALES) != 0 {
+            return Err("unknown quote flags");
+        }
+        if flags & SAME_SCALES == 0 {
+            self.state.quote_scales = [self.scale()?, self.scale()?, self.scale()?, self.scale()?];
+        }
+        let [bps, bqs, aps, aqs] = self.state.quote_scales;
+        let bid_price = self.step(self.state.bid_price)?;
+        let bid_qty = self.step(0)?;
+        let ask_price = self.step(bid_price)?;
+        let ask_qty = self.step(0)?;
+        self.state.bid_price = bid_price;
+        let update_id = if flags & HAS_ID != 0 {
+            let id = self.id_step(self.state.quote_id)?;
+            self.state.quote_id = id;
+            Some(id)
+        } else {
+            None
+        };
+        Ok(Quote {
+            bid_price: Decimal::from_checked_parts(bid_price, bps),
+            bid_qty: Decimal::from_checked_parts(bid_qty, bqs),
+            ask_price: Decimal::from_checked_parts(ask_price, aps),
+            ask_qty: Decimal::from_checked_parts(ask_qty, aqs),
+            update_id,
+        })
+    }
+
+    fn levels(&mut self, side: usize) -> Step<Vec<Level>> {
+        let count = self.u64()?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        // A level takes at least two bytes: the capacity is never more than the input holds.
+        let left = self.b.len() - self.at;
+        let count = usize::try_from(count).ok().filter(|&n| n <= left / 2).ok_or("level count past the block's end")?;
+        let mut levels = Vec::with_capacity(count);
+        let mut prev = self.state.first_price[side];
+        // A loop per mode, so that none tests the mode per level.
+        match self.u8()? {
+            PACKED => {
+                let (ps, qs) = (self.scale()?, self.scale()?);
+                let widths = self.u8()?;
+                let zeros = self.u8()?;
+                if widths >> 6 != 0 {
+                    return Err("unknown packed level widths");
+                }
+                let (wp, wq) = ((widths & 7) as usize + 1, (widths >> 3) as usize + 1);
+                let (pp, pq) = (POW10[(zeros & 0x0F) as usize] as i64, POW10[(zeros >> 4) as usize] as i64);
+                let (mp, mq) = (u64::MAX >> (64 - 8 * wp), u64::MAX >> (64 - 8 * wq));
+                let price = self.step(prev)?;
+                let start = self.at;
+                let stride = wp + wq;
+                // count <= left / 2, so this cannot overflow.
+                let end = start + wq + (count - 1) * stride;
+                if end > self.b.len() {
+                    return Err(CUT);
+                }
+                // Packed lists hold only mantissas that fit an i64 (see `put_levels`), so
+                // 64-bit wrapping arithmetic gives them exactly.
+                let first_qty = unzigzag(self.word(start) & mq).wrapping_mul(pq);
+                levels.push(Level {
+                    price: Decimal::from_checked_parts(price, ps),
+                    qty: Decimal::from_checked_parts(first_qty as i128, qs),
+                });
+                let mut prev = price as i64;
+                let this = &*self;
+                levels.extend((0..count - 1).map(|i| {
+                    let at = start + wq + i * stride;
+                    let price = prev.wrapping_add(unzigzag(this.word(at) & mp).wrapping_mul(pp));
+                    let qty = unzigzag(this.word(at + wp) & mq).wrapping_mul(pq);
+                    prev = price;
+                    Level {
+                        price: Decimal::from_checked_parts(price as i128, ps),
+                        qty: Decimal::from_checked_parts(qty as i128, qs),
+                    }
+                }));
+                self.at = end;
+            }
+            UNIFORM => {
+                let (ps, qs) = (self.scale()?, self.scale()?);
+                for _ in 0..count {
+                    let price = self.step(prev)?;
+                    let qty = self.step(0)?;
+                    prev = price;
+                    levels.push(Level {
+                        price: Decimal::from_checked_parts(price, ps),
+                        qty: Decimal::from_checked_parts(qty, qs),
+                    });
+                }
+            }
+            PER_LEVEL => {
+                for _ in 0..count {
+                    let (ps, qs) = (self.scale()?, self.scale()?);
+                    let price = self.step(prev)?;
+                    let qty = self.step(0)?;
+                    prev = price;
+                    levels.push(Level {
+                        price: Decimal::from_checked_parts(price, ps),
+                        qty: Decimal::from_checked_parts(qty, qs),
+                    });
+                }
+            }
+            _ => return Err("unknown level mode"),
+        }
+        self.state.first_price[side] = levels[0].price.mantissa();
+        Ok(levels)
+    }
+}
+
+#[cfg(test)]
+mod tests;
