@@ -5,9 +5,11 @@
 //! covers the header (with the crc field zeroed) and the stored payload, so one flipped
 //! byte anywhere is detected. Flag bit 0 marks a *sparse* block, whose seqs only increase
 //! (the JetStream backend splits a run of records by subject); without it the seqs are
-//! consecutive, as every sled block's are. Records use bincode's fixed-int (`legacy`) encoding, which
-//! decodes in a few ns per record; trades, quotes and depth diffs are read at their fixed
-//! offsets by `fast.rs`, and everything else by bincode. This module does no IO.
+//! consecutive, as every sled block's are. The version says how the records are coded:
+//! version 2 (written now) by `compact.rs`, delta-coded within the block; version 1 (read,
+//! for older recordings) in bincode's fixed-int (`legacy`) encoding, with trades, quotes
+//! and depth diffs read at their fixed offsets by `fast.rs` and everything else by
+//! bincode. Either way a block decodes on its own. This module does no IO.
 
 use bincode::config::{self, Configuration, Fixint, LittleEndian, NoLimit};
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,8 @@ pub(crate) enum BlockError {
     Decode { index: u32, detail: String },
     #[error("record {index} has seq {found}, expected {expected}")]
     Seq { index: u32, found: u64, expected: u64 },
+    #[error("record {index} would be past the largest seq")]
+    SeqOverflow { index: u32 },
     #[error("bytes left over after the last record")]
     Trailing,
 }
@@ -212,15 +216,21 @@ pub(crate) fn decode(bytes: &[u8], out: &mut Vec<Record>, scratch: &mut Vec<u8>)
 fn check_seq(out: &mut Vec<Record>, header: &Header, index: u32, prev: Option<u64>) -> Result<(), BlockError> {
     let seq = out.last().expect("just pushed").seq;
     let expected = match (header.sparse, prev) {
-        (true, Some(prev)) if index > 0 && seq > prev => seq,
-        (true, Some(prev)) if index > 0 => prev + 1,
-        _ => header.first_seq + index as u64,
+        (true, Some(prev)) if index > 0 && seq > prev => Some(seq),
+        (true, Some(prev)) if index > 0 => prev.checked_add(1),
+        _ => header.first_seq.checked_add(index as u64),
     };
-    if seq != expected {
-        out.pop();
-        return Err(BlockError::Seq { index, found: seq, expected });
+    match expected {
+        Some(expected) if expected == seq => Ok(()),
+        Some(expected) => {
+            out.pop();
+            Err(BlockError::Seq { index, found: seq, expected })
+        }
+        None => {
+            out.pop();
+            Err(BlockError::SeqOverflow { index })
+        }
     }
-    Ok(())
 }
 
 fn decode_compact(payload: &[u8], header: &Header, out: &mut Vec<Record>) -> Result<(), BlockError> {
@@ -229,7 +239,7 @@ fn decode_compact(payload: &[u8], header: &Header, out: &mut Vec<Record>) -> Res
     let mut decoder = compact::Decoder::new(payload, header.first_seq);
     for index in 0..header.count {
         let prev = out.last().map(|r| r.seq);
-        out.push(decoder.record().map_err(|detail| BlockError::Decode { index, detail })?);
+        decoder.record_into(out).map_err(|detail| BlockError::Decode { index, detail })?;
         check_seq(out, header, index, prev)?;
     }
     if decoder.position() != payload.len() {

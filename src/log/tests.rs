@@ -216,3 +216,30 @@ proptest! {
         }
     }
 }
+
+/// A block whose seqs would pass the largest seq is an error, dense or sparse, in either
+/// version, never an overflow.
+#[test]
+fn seqs_past_the_largest_are_an_error() {
+    let trade = |seq: u64| {
+        let mut r = record(4);
+        r.seq = seq;
+        r
+    };
+    for legacy in [false, true] {
+        let records = [trade(u64::MAX), trade(0)];
+        for sparse in [false, true] {
+            let mut bytes = if legacy {
+                block::encode_legacy(&records, Compression::None)
+            } else {
+                block::encode(&records, Compression::None, &mut Vec::new()).unwrap()
+            };
+            if sparse {
+                bytes[2] = 1;
+                reseal(&mut bytes);
+            }
+            let got = block::decode(&bytes, &mut Vec::new(), &mut Vec::new());
+            assert!(got.is_err(), "legacy {legacy} sparse {sparse}");
+        }
+    }
+}

@@ -4,15 +4,17 @@
 //! Why: version 1 spends 9 bytes on every decimal and 36 on every record's header, so the
 //! looped sample took 165 bytes a record, and replay spent a third of its time moving and
 //! checksumming those bytes (sled's copy and CRC, then ours). Here, per record:
-//! - a tag byte: the kind, and two bits saying the seq is the next one and the exchange
-//!   and instrument are the previous record's;
+//! - a tag byte: the kind, and bits saying the seq is the next one, the exchange and
+//!   instrument are the previous record's, `ts_exchange` equals `ts_recv`, there is an id,
+//!   and the decimal scales are the previous record's of the kind;
 //! - `ts_recv` as a zigzag varint of its step from the previous record's, `ts_exchange`
-//!   as one of its distance from `ts_recv`;
+//!   (unless equal) as one of its distance from `ts_recv`;
 //! - decimals as a scale byte (left out while it repeats) and a *step*: the mantissa's
 //!   difference from a predictor (the previous trade's price, the bid for the ask, the
 //!   level before in the list, zero for quantities), written as up to seven trailing
 //!   decimal zeros stripped off and the rest as a zigzag varint. Venues send prices padded
-//!   to fixed decimals ("61234.56000000"), so a one-tick step is one byte;
+//!   to fixed decimals ("61234.56000000"), so a one-tick step is one byte. A level list's
+//!   first price steps from the first price of the previous list of its side;
 //! - trade ids and update ids as steps from the previous one.
 //!
 //! Every arithmetic step wraps, so any value round-trips, however far from its predictor.
@@ -25,6 +27,16 @@ use crate::model::decimal::{MAX_SCALE, POW10};
 use crate::model::{
     BookDelta, BookSnapshot, Decimal, Event, Exchange, InstrumentId, Level, Quote, Record, Side, Trade,
 };
+
+/// Most bytes an OTHER record may take, and so may claim for its strings when decoded: a
+/// crafted length must not become a huge allocation. Statuses, candles and tickers are far
+/// smaller (a parse error's sample is 160 characters of the frame).
+const OTHER_LIMIT: usize = 1 << 20;
+const OTHER_CFG: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<OTHER_LIMIT>,
+> = bincode::config::legacy().with_limit::<OTHER_LIMIT>();
 
 /// The kind, in a tag byte's low three bits.
 const TRADE: u8 = 0;
@@ -39,9 +51,22 @@ const SAME_SOURCE: u8 = 1 << 3;
 /// The seq is the expected one: the block's first seq, then the previous record's + 1.
 const NEXT_SEQ: u8 = 1 << 4;
 
-/// Flags of a trade, quote or snapshot's second byte.
-const HAS_ID: u8 = 1 << 2;
-const SAME_SCALES: u8 = 1 << 3;
+/// `ts_exchange` equals `ts_recv` (Binance's bookTicker has no time of its own).
+const SAME_TS: u8 = 1 << 5;
+/// The trade, quote or snapshot has an id.
+const HAS_ID: u8 = 1 << 6;
+/// The trade or quote's decimal scales are the previous trade's or quote's.
+const SAME_SCALES: u8 = 1 << 7;
+
+/// The tag bits each kind may set.
+fn allowed(kind: u8) -> u8 {
+    let common = KIND | SAME_SOURCE | NEXT_SEQ | SAME_TS;
+    match kind {
+        TRADE | QUOTE => common | HAS_ID | SAME_SCALES,
+        SNAPSHOT => common | HAS_ID,
+        _ => common,
+    }
+}
 
 /// A level list's mode: one price scale and one quantity scale for every level, or a pair
 /// before each level, each level's decimals then being steps; or (`PACKED`, the usual) one
@@ -124,18 +149,44 @@ impl Encoder {
         let st = &mut self.state;
         if kind == OTHER {
             out.push(OTHER);
+            let before = out.len();
             bincode::encode_into_std_write(record, out, super::CFG).map_err(|e| e.to_string())?;
+            if out.len() - before > OTHER_LIMIT {
+                return Err(format!(
+                    "a {} record of {} bytes is past the limit",
+                    record.event.kind().as_str(),
+                    out.len() - before
+                ));
+            }
             st.after(record);
             return Ok(());
         }
         let same_source = record.exchange as u8 == st.exchange && record.instrument.0 == st.instrument;
         let next_seq = record.seq == st.next_seq;
-        out.push(kind | if same_source { SAME_SOURCE } else { 0 } | if next_seq { NEXT_SEQ } else { 0 });
+        let same_ts = record.ts_exchange == record.ts_recv;
+        let (has_id, same_scales) = match &record.event {
+            Event::Trade(t) => (t.trade_id.is_some(), [t.price.scale(), t.qty.scale()] == st.trade_scales),
+            Event::Quote(q) => (
+                q.update_id.is_some(),
+                [q.bid_price.scale(), q.bid_qty.scale(), q.ask_price.scale(), q.ask_qty.scale()] == st.quote_scales,
+            ),
+            Event::BookSnapshot(s) => (s.last_update_id.is_some(), false),
+            _ => (false, false),
+        };
+        out.push(
+            kind | flag(same_source, SAME_SOURCE)
+                | flag(next_seq, NEXT_SEQ)
+                | flag(same_ts, SAME_TS)
+                | flag(has_id, HAS_ID)
+                | flag(same_scales, SAME_SCALES),
+        );
         if !next_seq {
             put_u64(out, record.seq.wrapping_sub(st.next_seq));
         }
         put_u64(out, zigzag(record.ts_recv.wrapping_sub(st.ts_recv) as i64));
-        put_u64(out, zigzag(record.ts_exchange.wrapping_sub(record.ts_recv) as i64));
+        if !same_ts {
+            put_u64(out, zigzag(record.ts_exchange.wrapping_sub(record.ts_recv) as i64));
+        }
         if !same_source {
             out.push(record.exchange as u8);
             put_u64(out, record.instrument.0 as u64);
@@ -148,9 +199,8 @@ impl Encoder {
                     Side::Sell => 1,
                     Side::Unknown => 2,
                 };
-                let same = scales == st.trade_scales;
-                out.push(side | flag(t.trade_id.is_some(), HAS_ID) | flag(same, SAME_SCALES));
-                if !same {
+                out.push(side);
+                if !same_scales {
                     out.extend_from_slice(&scales);
                     st.trade_scales = scales;
                 }
@@ -164,9 +214,7 @@ impl Encoder {
             }
             Event::Quote(q) => {
                 let scales = [q.bid_price.scale(), q.bid_qty.scale(), q.ask_price.scale(), q.ask_qty.scale()];
-                let same = scales == st.quote_scales;
-                out.push(flag(q.update_id.is_some(), HAS_ID) | flag(same, SAME_SCALES));
-                if !same {
+                if !same_scales {
                     out.extend_from_slice(&scales);
                     st.quote_scales = scales;
                 }
@@ -188,7 +236,6 @@ impl Encoder {
                 put_levels(out, &d.asks, &mut st.first_price[1]);
             }
             Event::BookSnapshot(s) => {
-                out.push(flag(s.last_update_id.is_some(), HAS_ID));
                 if let Some(id) = s.last_update_id {
                     put_u64(out, zigzag(id.wrapping_sub(st.book_id) as i64));
                     st.book_id = id;
@@ -279,7 +326,8 @@ fn put_levels(out: &mut Vec<u8>, levels: &[Level], first_price: &mut i128) {
     let uniform = levels.iter().all(|l| [l.price.scale(), l.qty.scale()] == scales);
     let steps = levels.windows(2).map(|w| w[1].price.mantissa().wrapping_sub(w[0].price.mantissa()));
     // Packed lists decode in 64-bit arithmetic, which is exact when every mantissa fits.
-    let narrow = levels.iter().all(|l| i64::try_from(l.price.mantissa()).is_ok() && i64::try_from(l.qty.mantissa()).is_ok());
+    let narrow =
+        levels.iter().all(|l| i64::try_from(l.price.mantissa()).is_ok() && i64::try_from(l.qty.mantissa()).is_ok());
     let packed = match (uniform && narrow, pack(steps), pack(levels.iter().map(|l| l.qty.mantissa()))) {
         (true, Some(p), Some(q)) => Some((p, q)),
         _ => None,
@@ -464,39 +512,39 @@ impl<'a> Decoder<'a> {
         Ok(base.wrapping_add(unzigzag128(z).wrapping_mul(POW10[(first & 7) as usize])))
     }
 
+    #[inline(always)]
     fn id_step(&mut self, base: u64) -> Step<u64> {
         Ok(base.wrapping_add(unzigzag(self.u64()?) as u64))
     }
 
-    /// Decodes the next record.
-    pub(super) fn record(&mut self) -> Result<Record, String> {
+    /// Decodes the next record onto the end of `out`, built in place: returning it cost two
+    /// 144-byte copies per record.
+    pub(super) fn record_into(&mut self, out: &mut Vec<Record>) -> Result<(), String> {
         let tag = self.u8()?;
         if tag & KIND == OTHER {
             if tag != OTHER {
                 return Err(format!("unknown tag bits {tag:#04x}"));
             }
-            let (record, used): (Record, usize) = bincode::decode_from_slice(&self.b[self.at..], super::DECODE_CFG)
-                .map_err(|e| e.to_string())?;
+            let (record, used): (Record, usize) =
+                bincode::decode_from_slice(&self.b[self.at..], OTHER_CFG).map_err(|e| e.to_string())?;
             self.at += used;
             self.state.after(&record);
-            return Ok(record);
+            out.push(record);
+            return Ok(());
         }
-        if tag >> 5 != 0 {
+        if tag & !allowed(tag & KIND) != 0 {
             return Err(format!("unknown tag bits {tag:#04x}"));
         }
-        let record = self.hot(tag)?;
-        self.state.after(&record);
-        Ok(record)
+        self.hot(tag, out)?;
+        self.state.after(out.last().expect("just pushed"));
+        Ok(())
     }
 
-    fn hot(&mut self, tag: u8) -> Step<Record> {
-        let seq = if tag & NEXT_SEQ != 0 {
-            self.state.next_seq
-        } else {
-            self.state.next_seq.wrapping_add(self.u64()?)
-        };
+    #[inline(always)]
+    fn hot(&mut self, tag: u8, out: &mut Vec<Record>) -> Step<()> {
+        let seq = if tag & NEXT_SEQ != 0 { self.state.next_seq } else { self.state.next_seq.wrapping_add(self.u64()?) };
         let ts_recv = self.state.ts_recv.wrapping_add(unzigzag(self.u64()?) as u64);
-        let ts_exchange = ts_recv.wrapping_add(unzigzag(self.u64()?) as u64);
+        let ts_exchange = if tag & SAME_TS != 0 { ts_recv } else { ts_recv.wrapping_add(unzigzag(self.u64()?) as u64) };
         let (exchange, instrument) = if tag & SAME_SOURCE != 0 {
             (self.state.exchange, self.state.instrument)
         } else {
@@ -506,11 +554,10 @@ impl<'a> Decoder<'a> {
         };
         let exchange = *Exchange::ALL.get(exchange as usize).ok_or("unknown exchange")?;
         let event = match tag & KIND {
-            TRADE => Event::Trade(self.trade()?),
-            QUOTE => Event::Quote(self.quote()?),
+            TRADE => Event::Trade(self.trade(tag)?),
+            QUOTE => Event::Quote(self.quote(tag)?),
             DELTA => {
-                let first_update_id =
-                    self.state.book_id.wrapping_add(1).wrapping_add(unzigzag(self.u64()?) as u64);
+                let first_update_id = self.state.book_id.wrapping_add(1).wrapping_add(unzigzag(self.u64()?) as u64);
                 let last_update_id = first_update_id.wrapping_add(self.u64()?);
                 self.state.book_id = last_update_id;
                 let bids = self.levels(0)?;
@@ -518,11 +565,7 @@ impl<'a> Decoder<'a> {
                 Event::BookDelta(BookDelta { first_update_id, last_update_id, bids, asks })
             }
             SNAPSHOT => {
-                let flags = self.u8()?;
-                if flags & !HAS_ID != 0 {
-                    return Err("unknown snapshot flags");
-                }
-                let last_update_id = if flags & HAS_ID != 0 {
+                let last_update_id = if tag & HAS_ID != 0 {
                     let id = self.id_step(self.state.book_id)?;
                     self.state.book_id = id;
                     Some(id)
@@ -535,28 +578,26 @@ impl<'a> Decoder<'a> {
             }
             _ => return Err("unknown record kind"),
         };
-        Ok(Record { seq, ts_exchange, ts_recv, exchange, instrument: InstrumentId(instrument), event })
+        out.push(Record { seq, ts_exchange, ts_recv, exchange, instrument: InstrumentId(instrument), event });
+        Ok(())
     }
 
-    fn trade(&mut self) -> Step<Trade> {
-        let flags = self.u8()?;
-        if flags & !(3 | HAS_ID | SAME_SCALES) != 0 {
-            return Err("unknown trade flags");
-        }
-        let side = match flags & 3 {
+    #[inline(always)]
+    fn trade(&mut self, tag: u8) -> Step<Trade> {
+        let side = match self.u8()? {
             0 => Side::Buy,
             1 => Side::Sell,
             2 => Side::Unknown,
             _ => return Err("unknown trade side"),
         };
-        if flags & SAME_SCALES == 0 {
+        if tag & SAME_SCALES == 0 {
             self.state.trade_scales = [self.scale()?, self.scale()?];
         }
         let [ps, qs] = self.state.trade_scales;
         let price = self.step(self.state.trade_price)?;
         let qty = self.step(0)?;
         self.state.trade_price = price;
-        let trade_id = if flags & HAS_ID != 0 {
+        let trade_id = if tag & HAS_ID != 0 {
             let id = self.id_step(self.state.trade_id)?;
             self.state.trade_id = id;
             Some(id)
@@ -571,12 +612,9 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn quote(&mut self) -> Step<Quote> {
-        let flags = self.u8()?;
-        if flags & !(HAS_ID | SAME_SCALES) != 0 {
-            return Err("unknown quote flags");
-        }
-        if flags & SAME_SCALES == 0 {
+    #[inline(always)]
+    fn quote(&mut self, tag: u8) -> Step<Quote> {
+        if tag & SAME_SCALES == 0 {
             self.state.quote_scales = [self.scale()?, self.scale()?, self.scale()?, self.scale()?];
         }
         let [bps, bqs, aps, aqs] = self.state.quote_scales;
@@ -585,7 +623,7 @@ impl<'a> Decoder<'a> {
         let ask_price = self.step(bid_price)?;
         let ask_qty = self.step(0)?;
         self.state.bid_price = bid_price;
-        let update_id = if flags & HAS_ID != 0 {
+        let update_id = if tag & HAS_ID != 0 {
             let id = self.id_step(self.state.quote_id)?;
             self.state.quote_id = id;
             Some(id)
@@ -626,11 +664,11 @@ impl<'a> Decoder<'a> {
                 let price = self.step(prev)?;
                 let start = self.at;
                 let stride = wp + wq;
-                // count <= left / 2, so this cannot overflow.
-                let end = start + wq + (count - 1) * stride;
-                if end > self.b.len() {
-                    return Err(CUT);
-                }
+                let end = (count - 1)
+                    .checked_mul(stride)
+                    .and_then(|n| n.checked_add(start + wq))
+                    .filter(|&end| end <= self.b.len())
+                    .ok_or(CUT)?;
                 // Packed lists hold only mantissas that fit an i64 (see `put_levels`), so
                 // 64-bit wrapping arithmetic gives them exactly.
                 let first_qty = unzigzag(self.word(start) & mq).wrapping_mul(pq);

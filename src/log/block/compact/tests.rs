@@ -23,7 +23,10 @@ fn encode(records: &[Record]) -> Vec<u8> {
 
 fn decode(bytes: &[u8], first_seq: u64, count: usize) -> Result<Vec<Record>, String> {
     let mut decoder = Decoder::new(bytes, first_seq);
-    let records = (0..count).map(|_| decoder.record()).collect::<Result<Vec<_>, _>>()?;
+    let mut records = Vec::new();
+    for _ in 0..count {
+        decoder.record_into(&mut records)?;
+    }
     if decoder.position() != bytes.len() {
         return Err("trailing bytes".into());
     }
@@ -76,8 +79,61 @@ fn block() -> impl Strategy<Value = Vec<Record>> {
     })
 }
 
+/// Level lists as venues send them: one price scale and one quantity scale, i64 mantissas,
+/// prices near each other, often with trailing zeros: the lists that pack.
+fn packable() -> impl Strategy<Value = Vec<Level>> {
+    let mantissa = prop_oneof![
+        3 => (0i64..100_000).prop_map(|m| m * 1_000_000),
+        1 => 0i64..1_000,
+        1 => any::<i64>(),
+    ];
+    (0u8..=38, 0u8..=38, proptest::collection::vec((mantissa.clone(), mantissa), 1..12)).prop_map(|(ps, qs, rows)| {
+        rows.into_iter()
+            .map(|(p, q)| Level {
+                price: Decimal::new(p as i128, ps).unwrap(),
+                qty: Decimal::new(q as i128, qs).unwrap(),
+            })
+            .collect()
+    })
+}
+
+fn delta(seq: u64, bids: Vec<Level>, asks: Vec<Level>) -> Record {
+    Record {
+        seq,
+        ts_exchange: 1,
+        ts_recv: 1,
+        exchange: Exchange::Binance,
+        instrument: InstrumentId(0),
+        event: Event::BookDelta(BookDelta { first_update_id: 5, last_update_id: 9, bids, asks }),
+    }
+}
+
+fn level(price: i128, qty: i128) -> Level {
+    Level { price: Decimal::new(price, 8).unwrap(), qty: Decimal::new(qty, 8).unwrap() }
+}
+
+/// The mode byte `put_levels` writes for `levels`.
+fn mode(levels: &[Level]) -> u8 {
+    let mut out = Vec::new();
+    put_levels(&mut out, levels, &mut 0);
+    out[1]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn packed_lists_round_trip(lists in proptest::collection::vec((packable(), packable()), 1..6)) {
+        let records: Vec<Record> = lists.into_iter().enumerate().map(|(i, (b, a))| delta(i as u64, b, a)).collect();
+        for r in &records {
+            let Event::BookDelta(d) = &r.event else { unreachable!() };
+            let steps_fit = d.bids.windows(2).all(|w| i64::try_from(w[1].price.mantissa() - w[0].price.mantissa()).is_ok());
+            // Steps past an i64 may still pack once their shared zeros are stripped.
+            prop_assert!(mode(&d.bids) == PACKED || !steps_fit);
+        }
+        let back = decode(&encode(&records), 0, records.len()).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(legacy(&back), legacy(&records));
+    }
 
     #[test]
     fn round_trips_every_record(records in block()) {
@@ -110,15 +166,24 @@ proptest! {
     }
 
     /// The word-at-a-time varint and step agree with the byte-by-byte ones on any bytes
-    /// they accept, value and length.
+    /// they accept, value and length, from any position.
     #[test]
-    fn fast_and_slow_paths_agree(bytes in proptest::collection::vec(any::<u8>(), 0..20), base in any::<i128>()) {
-        let mut fast = Decoder::new(&bytes, 0);
+    fn fast_and_slow_paths_agree(
+        bytes in proptest::collection::vec(any::<u8>(), 0..20),
+        skip in 0usize..4,
+        base in any::<i128>(),
+    ) {
+        let at = skip.min(bytes.len());
+        let start = |d: &mut Decoder| d.at = at;
+        let (mut fast, mut slow) = (Decoder::new(&bytes, 0), Decoder::new(&bytes, 0));
+        start(&mut fast);
+        start(&mut slow);
         if let Some(v) = fast.short_varint() {
-            let mut slow = Decoder::new(&bytes, 0);
             prop_assert_eq!(slow.u64_slow(), Ok(v));
             prop_assert_eq!(slow.position(), fast.position());
             let (mut fast, mut slow) = (Decoder::new(&bytes, 0), Decoder::new(&bytes, 0));
+            start(&mut fast);
+            start(&mut slow);
             prop_assert_eq!(fast.step(base), slow.step_slow(base));
             prop_assert_eq!(slow.position(), fast.position());
         }
@@ -167,9 +232,11 @@ fn step_sizes() {
 fn refuses_what_no_encoder_writes() {
     let cases: &[(&[u8], &str)] = &[
         (&[], "cut short"),
-        (&[0x20], "unknown tag bits"),
         (&[0x0F], "unknown tag bits"),
+        (&[DELTA | HAS_ID], "unknown tag bits"),
+        (&[SNAPSHOT | SAME_SCALES], "unknown tag bits"),
         (&[0x06 | NEXT_SEQ | SAME_SOURCE, 0, 0], "unknown record kind"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS, 0, 3], "unknown trade side"),
         // A trade from an exchange past the last one.
         (&[TRADE | NEXT_SEQ, 0, 0, 9, 0], "unknown exchange"),
         // A trade whose side code is 3.
@@ -202,4 +269,72 @@ fn the_sample_capture_shrinks() {
     }
     eprintln!("compact {new} bytes against legacy {old}");
     assert!(new * 3 < old, "compact {new} bytes against legacy {old}");
+}
+
+/// Lists at the edges of packing: zero steps, full widths, fifteen shared zeros, one
+/// level, and lists that must not pack.
+#[test]
+fn packing_edges() {
+    let e15 = 10i128.pow(15);
+    let i64max = i64::MAX as i128;
+    let i64min = i64::MIN as i128;
+    let cases: Vec<(Vec<Level>, u8)> = vec![
+        (vec![level(5, 1), level(5, 2), level(5, 3)], PACKED),
+        (vec![level(0, i64min), level(i64max, 0)], PACKED),
+        (vec![level(0, e15), level(e15, 0), level(2 * e15, 3 * e15)], PACKED),
+        (vec![level(61_234_560_000_00, 0)], PACKED),
+        // The step from MIN to MAX is past an i64.
+        (vec![level(i64min, 1), level(i64max, 1)], UNIFORM),
+        (vec![level(i64max + 1, 1), level(1, 1)], UNIFORM),
+        (vec![level(1, 1), Level { price: Decimal::new(2, 7).unwrap(), qty: Decimal::new(1, 8).unwrap() }], PER_LEVEL),
+    ];
+    for (i, (levels, want)) in cases.into_iter().enumerate() {
+        assert_eq!(mode(&levels), want, "case {i}");
+        let records = vec![delta(0, levels.clone(), levels)];
+        let bytes = encode(&records);
+        assert_eq!(legacy(&decode(&bytes, 0, 1).unwrap()), legacy(&records), "case {i}");
+        // Every cut of it is an error, never a panic or fewer levels.
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], 0, 1).is_err(), "case {i} cut at {cut}");
+        }
+    }
+}
+
+/// A list's first price steps from the previous list of its side, across records of
+/// either book kind, and past an empty list.
+#[test]
+fn the_first_price_carries_across_records() {
+    let bids = vec![level(6_123_456_000_000, 100), level(6_123_455_000_000, 200)];
+    let mut snapshot = delta(2, vec![], vec![]);
+    snapshot.event = Event::BookSnapshot(BookSnapshot { last_update_id: Some(11), bids: bids.clone(), asks: vec![] });
+    let records = vec![delta(0, bids.clone(), vec![]), delta(1, vec![], bids.clone()), snapshot];
+    let bytes = encode(&records);
+    assert_eq!(legacy(&decode(&bytes, 0, 3).unwrap()), legacy(&records));
+    // The snapshot's first bid is a zero step from the first record's, past the second
+    // record's empty bids: predicted from anything else, it takes more bytes.
+    let snapshot_len = |records: &[Record]| encode(records).len() - encode(&records[..2]).len();
+    let mut far = records.clone();
+    far[0] = delta(0, vec![level(1, 100)], vec![]);
+    assert_eq!(legacy(&decode(&encode(&far), 0, 3).unwrap()), legacy(&far));
+    assert!(snapshot_len(&records) + 3 <= snapshot_len(&far), "{} {}", snapshot_len(&records), snapshot_len(&far));
+}
+
+/// A record claiming a huge string is an error before any allocation of that size.
+#[test]
+fn a_huge_string_claim_is_an_error() {
+    let status = Record {
+        seq: 0,
+        ts_exchange: 0,
+        ts_recv: 0,
+        exchange: Exchange::Binance,
+        instrument: InstrumentId(0),
+        event: Event::Status(Status::Disconnected { reason: "x".into() }),
+    };
+    let mut bytes = encode(std::slice::from_ref(&status));
+    let len_at = bytes.len() - 1 - 8;
+    bytes[len_at..len_at + 8].copy_from_slice(&0xFFFF_FFF0u64.to_le_bytes());
+    let err = decode(&bytes, 0, 1).unwrap_err();
+    assert!(err.contains("Limit"), "{err}");
+    let big = Record { event: Event::Status(Status::Disconnected { reason: "x".repeat(2 << 20) }), ..status };
+    assert!(Encoder::new(0).record(&big, &mut Vec::new()).is_err());
 }
