@@ -38,6 +38,12 @@ const OTHER_CFG: bincode::config::Configuration<
     bincode::config::Limit<OTHER_LIMIT>,
 > = bincode::config::legacy().with_limit::<OTHER_LIMIT>();
 
+/// A quote's two bytes of widths: 3 bits for each of its bid step, bid quantity, ask step
+/// (from the bid), ask quantity and id step (when it has one), each value then in that many
+/// bytes plus one, at offsets known before any is read. With this bit set instead, each is
+/// a varint, for the rare step too wide for a word.
+const WIDE_QUOTE: u16 = 1 << 15;
+
 /// The kind, in a tag byte's low three bits.
 const TRADE: u8 = 0;
 const QUOTE: u8 = 1;
@@ -108,6 +114,38 @@ impl State {
         self.ts_recv = record.ts_recv;
         self.exchange = record.exchange as u8;
         self.instrument = record.instrument.0;
+    }
+}
+
+/// A step's word (see `step_word`) applied to `base`: i64 by i64 into i128, one widening
+/// multiply.
+#[inline(always)]
+fn apply_step(base: i128, word: u64) -> i128 {
+    base.wrapping_add(unzigzag(word >> 3) as i128 * POW10_I64[(word & 7) as usize] as i128)
+}
+
+/// 10^0 to 10^15, the zeros a step or a packed list may strip.
+const POW10_I64: [i64; 16] = {
+    let mut table = [1i64; 16];
+    let mut i = 1;
+    while i < 16 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// The eight bytes of `b` at `at` as a little-endian word, zeros past its end.
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+        None => {
+            let mut word = [0u8; 8];
+            let tail = b.get(at..).unwrap_or(&[]);
+            word[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(word)
+        }
     }
 }
 
@@ -218,13 +256,35 @@ impl Encoder {
                     out.extend_from_slice(&scales);
                     st.quote_scales = scales;
                 }
-                put_step(out, st.bid_price, q.bid_price.mantissa());
-                put_step(out, 0, q.bid_qty.mantissa());
-                put_step(out, q.bid_price.mantissa(), q.ask_price.mantissa());
-                put_step(out, 0, q.ask_qty.mantissa());
-                st.bid_price = q.bid_price.mantissa();
+                let (bid, ask) = (q.bid_price.mantissa(), q.ask_price.mantissa());
+                let words = [
+                    step_word(st.bid_price, bid),
+                    step_word(0, q.bid_qty.mantissa()),
+                    step_word(bid, ask),
+                    step_word(0, q.ask_qty.mantissa()),
+                ];
+                let id = q.update_id.map(|id| zigzag(id.wrapping_sub(st.quote_id) as i64));
+                if let [Some(a), Some(b), Some(c), Some(d)] = words {
+                    let values = [a, b, c, d, id.unwrap_or(0)];
+                    let values = &values[..if id.is_some() { 5 } else { 4 }];
+                    let widths =
+                        values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i));
+                    out.extend_from_slice(&widths.to_le_bytes());
+                    for &v in values {
+                        out.extend_from_slice(&v.to_le_bytes()[..width(v) as usize]);
+                    }
+                } else {
+                    out.extend_from_slice(&WIDE_QUOTE.to_le_bytes());
+                    put_step(out, st.bid_price, bid);
+                    put_step(out, 0, q.bid_qty.mantissa());
+                    put_step(out, bid, ask);
+                    put_step(out, 0, q.ask_qty.mantissa());
+                    if let Some(id) = id {
+                        put_u64(out, id);
+                    }
+                }
+                st.bid_price = bid;
                 if let Some(id) = q.update_id {
-                    put_u64(out, zigzag(id.wrapping_sub(st.quote_id) as i64));
                     st.quote_id = id;
                 }
             }
@@ -274,7 +334,28 @@ fn put_u128(out: &mut Vec<u8>, mut v: u128) {
 /// low four bits of the zigzagged rest (bits 3-6) and a continuation bit; a varint of the
 /// remaining bits follows when it is set.
 fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
-    let step = value.wrapping_sub(base);
+    let (zeros, rest) = strip_zeros(value.wrapping_sub(base));
+    let z = zigzag128(rest);
+    let high = z >> 4;
+    let first = zeros | ((z as u8 & 0x0F) << 3);
+    if high == 0 {
+        out.push(first);
+    } else {
+        out.push(first | 0x80);
+        put_u128(out, high);
+    }
+}
+
+/// A step's varint value (the zigzagged rest shifted left by three, or'd with the zeros)
+/// as one word, when it fits 64 bits.
+fn step_word(base: i128, value: i128) -> Option<u64> {
+    let (zeros, rest) = strip_zeros(value.wrapping_sub(base));
+    let z = zigzag128(rest);
+    (z >> 61 == 0).then(|| (z as u64) << 3 | zeros as u64)
+}
+
+/// Up to seven trailing decimal zeros of `step`, and what is left.
+fn strip_zeros(step: i128) -> (u8, i128) {
     let (mut zeros, mut rest) = (0u8, step);
     if let Ok(small) = i64::try_from(step) {
         // The usual case, in 64-bit division.
@@ -290,15 +371,7 @@ fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
             zeros += 1;
         }
     }
-    let z = zigzag128(rest);
-    let high = z >> 4;
-    let first = zeros | ((z as u8 & 0x0F) << 3);
-    if high == 0 {
-        out.push(first);
-    } else {
-        out.push(first | 0x80);
-        put_u128(out, high);
-    }
+    (zeros, rest)
 }
 
 /// The trailing decimal zeros shared by every nonzero value (at most 15), and each value
@@ -409,18 +482,15 @@ impl<'a> Decoder<'a> {
         Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
     }
 
-    /// The eight bytes at `at` as a little-endian word, zeros past the end of the input.
     #[inline(always)]
     fn word(&self, at: usize) -> u64 {
-        match self.b.get(at..at + 8) {
-            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
-            None => {
-                let mut word = [0u8; 8];
-                let tail = self.b.get(at..).unwrap_or(&[]);
-                word[..tail.len()].copy_from_slice(tail);
-                u64::from_le_bytes(word)
-            }
-        }
+        word_at(self.b, at)
+    }
+
+    /// The `width` bytes at `at` (1 to 8) as a little-endian word.
+    #[inline(always)]
+    fn masked(&self, at: usize, width: usize) -> u64 {
+        self.word(at) & (u64::MAX >> (64 - 8 * width))
     }
 
     /// A varint of at most eight bytes (56 bits), read without a branch per byte: the
@@ -489,11 +559,7 @@ impl<'a> Decoder<'a> {
     #[inline(always)]
     fn step(&mut self, base: i128) -> Step<i128> {
         match self.short_varint() {
-            Some(v) => {
-                let rest = unzigzag(v >> 3);
-                // i64 by i64 into i128: one widening multiply.
-                Ok(base.wrapping_add(rest as i128 * POW10[(v & 7) as usize] as i64 as i128))
-            }
+            Some(v) => Ok(apply_step(base, v)),
             None => self.step_slow(base),
         }
     }
@@ -618,6 +684,52 @@ impl<'a> Decoder<'a> {
             self.state.quote_scales = [self.scale()?, self.scale()?, self.scale()?, self.scale()?];
         }
         let [bps, bqs, aps, aqs] = self.state.quote_scales;
+        let widths = u16::from_le_bytes([self.u8()?, self.u8()?]);
+        if widths & WIDE_QUOTE == 0 {
+            let has_id = tag & HAS_ID != 0;
+            if !has_id && widths >> 12 != 0 {
+                return Err("quote width for an absent id");
+            }
+            let widths = widths as usize;
+            let w = [
+                (widths & 7) + 1,
+                ((widths >> 3) & 7) + 1,
+                ((widths >> 6) & 7) + 1,
+                ((widths >> 9) & 7) + 1,
+                ((widths >> 12) & 7) + 1,
+            ];
+            let o0 = self.at;
+            let (o1, o2, o3) = (o0 + w[0], o0 + w[0] + w[1], o0 + w[0] + w[1] + w[2]);
+            let o4 = o3 + w[3];
+            let end = if has_id { o4 + w[4] } else { o4 };
+            if end > self.b.len() {
+                return Err(CUT);
+            }
+            let bid_price = apply_step(self.state.bid_price, self.masked(o0, w[0]));
+            let bid_qty = apply_step(0, self.masked(o1, w[1]));
+            let ask_price = apply_step(bid_price, self.masked(o2, w[2]));
+            let ask_qty = apply_step(0, self.masked(o3, w[3]));
+            let update_id = if has_id {
+                Some(self.state.quote_id.wrapping_add(unzigzag(self.masked(o4, w[4])) as u64))
+            } else {
+                None
+            };
+            self.at = end;
+            self.state.bid_price = bid_price;
+            if let Some(id) = update_id {
+                self.state.quote_id = id;
+            }
+            return Ok(Quote {
+                bid_price: Decimal::from_checked_parts(bid_price, bps),
+                bid_qty: Decimal::from_checked_parts(bid_qty, bqs),
+                ask_price: Decimal::from_checked_parts(ask_price, aps),
+                ask_qty: Decimal::from_checked_parts(ask_qty, aqs),
+                update_id,
+            });
+        }
+        if widths != WIDE_QUOTE {
+            return Err("unknown quote widths");
+        }
         let bid_price = self.step(self.state.bid_price)?;
         let bid_qty = self.step(0)?;
         let ask_price = self.step(bid_price)?;
@@ -659,7 +771,7 @@ impl<'a> Decoder<'a> {
                     return Err("unknown packed level widths");
                 }
                 let (wp, wq) = ((widths & 7) as usize + 1, (widths >> 3) as usize + 1);
-                let (pp, pq) = (POW10[(zeros & 0x0F) as usize] as i64, POW10[(zeros >> 4) as usize] as i64);
+                let (pp, pq) = (POW10_I64[(zeros & 0x0F) as usize], POW10_I64[(zeros >> 4) as usize]);
                 let (mp, mq) = (u64::MAX >> (64 - 8 * wp), u64::MAX >> (64 - 8 * wq));
                 let price = self.step(prev)?;
                 let start = self.at;
@@ -677,11 +789,13 @@ impl<'a> Decoder<'a> {
                     qty: Decimal::from_checked_parts(first_qty as i128, qs),
                 });
                 let mut prev = price as i64;
-                let this = &*self;
-                levels.extend((0..count - 1).map(|i| {
-                    let at = start + wq + i * stride;
-                    let price = prev.wrapping_add(unzigzag(this.word(at) & mp).wrapping_mul(pp));
-                    let qty = unzigzag(this.word(at + wp) & mq).wrapping_mul(pq);
+                let b = self.b;
+                let first = start + wq;
+                // `move`: the loop's constants in registers, not reloaded through references.
+                levels.extend((0..count - 1).map(move |i| {
+                    let at = first + i * stride;
+                    let price = prev.wrapping_add(unzigzag(word_at(b, at) & mp).wrapping_mul(pp));
+                    let qty = unzigzag(word_at(b, at + wp) & mq).wrapping_mul(pq);
                     prev = price;
                     Level {
                         price: Decimal::from_checked_parts(price as i128, ps),
