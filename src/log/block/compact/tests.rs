@@ -236,6 +236,9 @@ fn refuses_what_no_encoder_writes() {
         (&[DELTA | HAS_ID], "unknown tag bits"),
         (&[SNAPSHOT | SAME_SCALES], "unknown tag bits"),
         (&[0x06 | NEXT_SEQ | SAME_SOURCE, 0, 0], "unknown record kind"),
+        // A quote without an id, whose widths give the id one.
+        (&[QUOTE | NEXT_SEQ | SAME_SOURCE | SAME_SCALES, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0], "absent id"),
+        (&[QUOTE | NEXT_SEQ | SAME_SOURCE | SAME_SCALES, 0, 0, 0x01, 0x80], "unknown quote widths"),
         (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS, 0, 3], "unknown trade side"),
         // A trade from an exchange past the last one.
         (&[TRADE | NEXT_SEQ, 0, 0, 9, 0], "unknown exchange"),
@@ -337,4 +340,28 @@ fn a_huge_string_claim_is_an_error() {
     assert!(err.contains("Limit"), "{err}");
     let big = Record { event: Event::Status(Status::Disconnected { reason: "x".repeat(2 << 20) }), ..status };
     assert!(Encoder::new(0).record(&big, &mut Vec::new()).is_err());
+}
+
+/// Quote fields of every width from one byte to eight, and past a word (the varint form).
+#[test]
+fn quote_fields_of_every_width() {
+    let quote = |seq: u64, m: i128, id: Option<u64>| Record {
+        seq,
+        ts_exchange: 5,
+        ts_recv: 5,
+        exchange: Exchange::Gate,
+        instrument: InstrumentId(1),
+        event: Event::Quote(Quote {
+            bid_price: Decimal::new(m, 2).unwrap(),
+            bid_qty: Decimal::new(m + 1, 8).unwrap(),
+            ask_price: Decimal::new(-m, 2).unwrap(),
+            ask_qty: Decimal::new(7, 0).unwrap(),
+            update_id: id,
+        }),
+    };
+    let records: Vec<Record> = (0..127u32)
+        .map(|k| quote(k as u64, (1i128 << k) - 1, (k % 2 == 0).then(|| (1u64 << (k % 64)).wrapping_mul(3))))
+        .collect();
+    let bytes = encode(&records);
+    assert_eq!(legacy(&decode(&bytes, 0, records.len()).unwrap()), legacy(&records));
 }
