@@ -351,7 +351,7 @@ fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
 fn step_word(base: i128, value: i128) -> Option<u64> {
     let (zeros, rest) = strip_zeros(value.wrapping_sub(base));
     let z = zigzag128(rest);
-    (z >> 61 == 0).then(|| (z as u64) << 3 | zeros as u64)
+    (z >> 61 == 0).then_some((z as u64) << 3 | zeros as u64)
 }
 
 /// Up to seven trailing decimal zeros of `step`, and what is left.

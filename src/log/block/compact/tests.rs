@@ -285,7 +285,7 @@ fn packing_edges() {
         (vec![level(5, 1), level(5, 2), level(5, 3)], PACKED),
         (vec![level(0, i64min), level(i64max, 0)], PACKED),
         (vec![level(0, e15), level(e15, 0), level(2 * e15, 3 * e15)], PACKED),
-        (vec![level(61_234_560_000_00, 0)], PACKED),
+        (vec![level(6_123_456_000_000, 0)], PACKED),
         // The step from MIN to MAX is past an i64.
         (vec![level(i64min, 1), level(i64max, 1)], UNIFORM),
         (vec![level(i64max + 1, 1), level(1, 1)], UNIFORM),
