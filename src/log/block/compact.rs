@@ -38,11 +38,12 @@ const OTHER_CFG: bincode::config::Configuration<
     bincode::config::Limit<OTHER_LIMIT>,
 > = bincode::config::legacy().with_limit::<OTHER_LIMIT>();
 
-/// A quote's two bytes of widths: 3 bits for each of its bid step, bid quantity, ask step
-/// (from the bid), ask quantity and id step (when it has one), each value then in that many
-/// bytes plus one, at offsets known before any is read. With this bit set instead, each is
-/// a varint, for the rare step too wide for a word.
-const WIDE_QUOTE: u16 = 1 << 15;
+/// Trades and quotes start with two bytes of field widths: 3 bits (width - 1) for each of
+/// a quote's bid step, bid quantity, ask step (from the bid), ask quantity and id step (when
+/// it has one), or a trade's price step, quantity and id step, then its side in bits 9-10.
+/// Each value follows in that many bytes, at offsets known before any is read. With this
+/// bit set instead, each is a varint, for the rare step too wide for a word.
+const WIDE_FIELDS: u16 = 1 << 15;
 
 /// The kind, in a tag byte's low three bits.
 const TRADE: u8 = 0;
@@ -237,16 +238,28 @@ impl Encoder {
                     Side::Sell => 1,
                     Side::Unknown => 2,
                 };
-                out.push(side);
                 if !same_scales {
                     out.extend_from_slice(&scales);
                     st.trade_scales = scales;
                 }
-                put_step(out, st.trade_price, t.price.mantissa());
-                put_step(out, 0, t.qty.mantissa());
-                st.trade_price = t.price.mantissa();
+                let price = t.price.mantissa();
+                let words = [step_word(st.trade_price, price), step_word(0, t.qty.mantissa())];
+                let id = t.trade_id.map(|id| zigzag(id.wrapping_sub(st.trade_id) as i64));
+                if let [Some(p), Some(q)] = words {
+                    let values = [p, q, id.unwrap_or(0)];
+                    let values = &values[..if id.is_some() { 3 } else { 2 }];
+                    out.extend_from_slice(&(fields_header(values) | side << 9).to_le_bytes());
+                    put_fields(out, values);
+                } else {
+                    out.extend_from_slice(&(WIDE_FIELDS | side << 9).to_le_bytes());
+                    put_step(out, st.trade_price, price);
+                    put_step(out, 0, t.qty.mantissa());
+                    if let Some(id) = id {
+                        put_u64(out, id);
+                    }
+                }
+                st.trade_price = price;
                 if let Some(id) = t.trade_id {
-                    put_u64(out, zigzag(id.wrapping_sub(st.trade_id) as i64));
                     st.trade_id = id;
                 }
             }
@@ -267,14 +280,10 @@ impl Encoder {
                 if let [Some(a), Some(b), Some(c), Some(d)] = words {
                     let values = [a, b, c, d, id.unwrap_or(0)];
                     let values = &values[..if id.is_some() { 5 } else { 4 }];
-                    let widths =
-                        values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i));
-                    out.extend_from_slice(&widths.to_le_bytes());
-                    for &v in values {
-                        out.extend_from_slice(&v.to_le_bytes()[..width(v) as usize]);
-                    }
+                    out.extend_from_slice(&fields_header(values).to_le_bytes());
+                    put_fields(out, values);
                 } else {
-                    out.extend_from_slice(&WIDE_QUOTE.to_le_bytes());
+                    out.extend_from_slice(&WIDE_FIELDS.to_le_bytes());
                     put_step(out, st.bid_price, bid);
                     put_step(out, 0, q.bid_qty.mantissa());
                     put_step(out, bid, ask);
@@ -333,6 +342,17 @@ fn put_u128(out: &mut Vec<u8>, mut v: u128) {
 /// `value` as a step from `base`: the first byte holds the stripped zeros (bits 0-2), the
 /// low four bits of the zigzagged rest (bits 3-6) and a continuation bit; a varint of the
 /// remaining bits follows when it is set.
+/// The widths of up to five fixed-width fields, three bits each (width - 1).
+fn fields_header(values: &[u64]) -> u16 {
+    values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i))
+}
+
+fn put_fields(out: &mut Vec<u8>, values: &[u64]) {
+    for &v in values {
+        out.extend_from_slice(&v.to_le_bytes()[..width(v) as usize]);
+    }
+}
+
 fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
     let (zeros, rest) = strip_zeros(value.wrapping_sub(base));
     let z = zigzag128(rest);
@@ -650,26 +670,48 @@ impl<'a> Decoder<'a> {
 
     #[inline(always)]
     fn trade(&mut self, tag: u8) -> Step<Trade> {
-        let side = match self.u8()? {
+        if tag & SAME_SCALES == 0 {
+            self.state.trade_scales = [self.scale()?, self.scale()?];
+        }
+        let [ps, qs] = self.state.trade_scales;
+        let header = u16::from_le_bytes([self.u8()?, self.u8()?]);
+        let side = match (header >> 9) & 3 {
             0 => Side::Buy,
             1 => Side::Sell,
             2 => Side::Unknown,
             _ => return Err("unknown trade side"),
         };
-        if tag & SAME_SCALES == 0 {
-            self.state.trade_scales = [self.scale()?, self.scale()?];
-        }
-        let [ps, qs] = self.state.trade_scales;
-        let price = self.step(self.state.trade_price)?;
-        let qty = self.step(0)?;
-        self.state.trade_price = price;
-        let trade_id = if tag & HAS_ID != 0 {
-            let id = self.id_step(self.state.trade_id)?;
-            self.state.trade_id = id;
-            Some(id)
+        let has_id = tag & HAS_ID != 0;
+        let (price, qty, id) = if header & WIDE_FIELDS == 0 {
+            if header & 0x7800 != 0 || (!has_id && header & 0x01C0 != 0) {
+                return Err("unknown trade widths");
+            }
+            let h = header as usize;
+            let (wp, wq, wi) = ((h & 7) + 1, ((h >> 3) & 7) + 1, ((h >> 6) & 7) + 1);
+            let o0 = self.at;
+            let end = o0 + wp + wq + if has_id { wi } else { 0 };
+            if end > self.b.len() {
+                return Err(CUT);
+            }
+            let price = apply_step(self.state.trade_price, self.masked(o0, wp));
+            let qty = apply_step(0, self.masked(o0 + wp, wq));
+            let id = if has_id { Some(unzigzag(self.masked(o0 + wp + wq, wi)) as u64) } else { None };
+            self.at = end;
+            (price, qty, id)
         } else {
-            None
+            if header & !(WIDE_FIELDS | 3 << 9) != 0 {
+                return Err("unknown trade widths");
+            }
+            let price = self.step(self.state.trade_price)?;
+            let qty = self.step(0)?;
+            let id = if has_id { Some(unzigzag(self.u64()?) as u64) } else { None };
+            (price, qty, id)
         };
+        self.state.trade_price = price;
+        let trade_id = id.map(|step| self.state.trade_id.wrapping_add(step));
+        if let Some(id) = trade_id {
+            self.state.trade_id = id;
+        }
         Ok(Trade {
             price: Decimal::from_checked_parts(price, ps),
             qty: Decimal::from_checked_parts(qty, qs),
@@ -685,7 +727,7 @@ impl<'a> Decoder<'a> {
         }
         let [bps, bqs, aps, aqs] = self.state.quote_scales;
         let widths = u16::from_le_bytes([self.u8()?, self.u8()?]);
-        if widths & WIDE_QUOTE == 0 {
+        if widths & WIDE_FIELDS == 0 {
             let has_id = tag & HAS_ID != 0;
             if !has_id && widths >> 12 != 0 {
                 return Err("quote width for an absent id");
@@ -727,7 +769,7 @@ impl<'a> Decoder<'a> {
                 update_id,
             });
         }
-        if widths != WIDE_QUOTE {
+        if widths != WIDE_FIELDS {
             return Err("unknown quote widths");
         }
         let bid_price = self.step(self.state.bid_price)?;

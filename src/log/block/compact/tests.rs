@@ -239,12 +239,16 @@ fn refuses_what_no_encoder_writes() {
         // A quote without an id, whose widths give the id one.
         (&[QUOTE | NEXT_SEQ | SAME_SOURCE | SAME_SCALES, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0], "absent id"),
         (&[QUOTE | NEXT_SEQ | SAME_SOURCE | SAME_SCALES, 0, 0, 0x01, 0x80], "unknown quote widths"),
-        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS, 0, 3], "unknown trade side"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x00, 0x06], "unknown trade side"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x00, 0x08], "unknown trade widths"),
+        // A trade without an id, whose widths give the id a width.
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x40, 0, 0, 0, 0], "unknown trade widths"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x01, 0x80], "unknown trade widths"),
         // A trade from an exchange past the last one.
         (&[TRADE | NEXT_SEQ, 0, 0, 9, 0], "unknown exchange"),
         // A trade whose side code is 3.
-        (&[TRADE | NEXT_SEQ | SAME_SOURCE, 0, 0, 3], "unknown trade side"),
-        (&[TRADE | NEXT_SEQ | SAME_SOURCE, 0, 0, 0, 39, 0], "decimal scale out of range"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE, 0, 0, 0, 0, 0x00, 0x06], "unknown trade side"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE, 0, 0, 0, 39], "decimal scale out of range"),
         // A varint of eleven bytes.
         (&[TRADE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], "overflows 64 bits"),
         // A diff claiming a million bids in six bytes.
