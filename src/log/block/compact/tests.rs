@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 
+use super::encode::{put_levels, put_step};
 use super::*;
 use crate::model::record::level_codec_tests::{decimal, levels};
 use crate::model::{Candle, Status};
