@@ -177,9 +177,6 @@ pub(super) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
     out.push(v as u8);
 }
 
-/// `value` as a step from `base`: the first byte holds the stripped zeros (bits 0-2), the
-/// low four bits of the zigzagged rest (bits 3-6) and a continuation bit; a varint of the
-/// remaining bits follows when it is set.
 /// The widths of up to five fixed-width fields, three bits each (width - 1).
 pub(super) fn fields_header(values: &[u64]) -> u16 {
     values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i))
@@ -191,6 +188,9 @@ pub(super) fn put_fields(out: &mut Vec<u8>, values: &[u64]) {
     }
 }
 
+/// `value` as a step from `base`: the first byte holds the stripped zeros (bits 0-2), the
+/// low four bits of the zigzagged rest (bits 3-6) and a continuation bit; a varint of the
+/// remaining bits follows when it is set.
 pub(super) fn put_step(out: &mut Vec<u8>, base: i128, value: i128) {
     let (zeros, rest) = strip_zeros(value.wrapping_sub(base));
     let z = zigzag128(rest);

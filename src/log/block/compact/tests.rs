@@ -245,6 +245,10 @@ fn refuses_what_no_encoder_writes() {
         // A trade without an id, whose widths give the id a width.
         (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x40, 0, 0, 0, 0], "unknown trade widths"),
         (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x01, 0x80], "unknown trade widths"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES | HAS_ID, 0, 0x40, 0x80], "unknown trade widths"),
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x00, 0x40], "unknown trade widths"),
+        // Widths of 1 and 2 bytes, with two bytes left.
+        (&[TRADE | NEXT_SEQ | SAME_SOURCE | SAME_TS | SAME_SCALES, 0, 0x08, 0x00, 0, 0], "cut short"),
         // A trade from an exchange past the last one.
         (&[TRADE | NEXT_SEQ, 0, 0, 9, 0], "unknown exchange"),
         // A trade whose side code is 3.
@@ -369,4 +373,56 @@ fn quote_fields_of_every_width() {
         .collect();
     let bytes = encode(&records);
     assert_eq!(legacy(&decode(&bytes, 0, records.len()).unwrap()), legacy(&records));
+}
+
+/// Trade fields of every width, every side, with and without an id; and steps on either
+/// side of the largest a fixed field holds (a zigzagged rest below 2^61), for trades and
+/// quotes.
+#[test]
+fn trade_fields_of_every_width_and_the_wide_boundary() {
+    let sides = [Side::Buy, Side::Sell, Side::Unknown];
+    let trade = |seq: u64, price: i128, qty: i128, id: Option<u64>| Record {
+        seq,
+        ts_exchange: 9,
+        ts_recv: 5,
+        exchange: Exchange::Lbank,
+        instrument: InstrumentId(2),
+        event: Event::Trade(Trade {
+            price: Decimal::new(price, 4).unwrap(),
+            qty: Decimal::new(qty, 3).unwrap(),
+            side: sides[seq as usize % 3],
+            trade_id: id,
+        }),
+    };
+    let mut records: Vec<Record> = (0..127u32)
+        .map(|k| trade(k as u64, (1i128 << k) - 1, 1i128 << (k % 100), (k % 2 == 1).then(|| 1u64 << (k % 64))))
+        .collect();
+    // Steps of -2^60 and 2^60 from the previous price: rests zigzag to 2^61 - 1 (the widest
+    // fixed field) and 2^61 (the varint form). Odd, so no zeros are stripped.
+    let last = (1i128 << 126) - 1;
+    for (i, step) in [-(1i128 << 60) - 1, (1 << 60) + 1, 1].into_iter().enumerate() {
+        let prev = records.last().map(|r| match &r.event {
+            Event::Trade(t) => t.price.mantissa(),
+            _ => unreachable!(),
+        });
+        let price = prev.unwrap_or(last).wrapping_add(step);
+        records.push(trade(127 + i as u64, price, 7, None));
+    }
+    let bytes = encode(&records);
+    assert_eq!(legacy(&decode(&bytes, 0, records.len()).unwrap()), legacy(&records));
+    for (step, fixed) in [(-(1i128 << 60), true), (1i128 << 60, false)] {
+        assert_eq!(super::encode::step_word(0, step).is_some(), fixed, "{step}");
+        let quote = Record {
+            event: Event::Quote(Quote {
+                bid_price: Decimal::new(step, 0).unwrap(),
+                bid_qty: Decimal::new(step, 0).unwrap(),
+                ask_price: Decimal::new(step, 0).unwrap(),
+                ask_qty: Decimal::new(1, 0).unwrap(),
+                update_id: Some(3),
+            }),
+            ..trade(0, 0, 0, None)
+        };
+        let bytes = encode(std::slice::from_ref(&quote));
+        assert_eq!(legacy(&decode(&bytes, 0, 1).unwrap()), legacy(std::slice::from_ref(&quote)), "{step}");
+    }
 }
