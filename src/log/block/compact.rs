@@ -129,15 +129,24 @@ fn apply_step(base: i128, word: u64) -> i128 {
 }
 
 /// 10^0 to 10^15, the zeros a step or a packed list may strip.
-const POW10_I64: [i64; 16] = {
-    let mut table = [1i64; 16];
-    let mut i = 1;
-    while i < 16 {
-        table[i] = table[i - 1] * 10;
-        i += 1;
-    }
-    table
-};
+const POW10_I64: [i64; 16] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+];
 
 /// The eight bytes of `b` at `at` as a little-endian word, zeros past its end.
 #[inline(always)]

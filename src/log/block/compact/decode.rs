@@ -88,19 +88,7 @@ impl<'a> Decoder<'a> {
     /// A varint byte by byte: near the end of the input, or longer than eight bytes.
     #[inline(never)]
     pub(super) fn u64_slow(&mut self) -> Step<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = self.u8()?;
-            if shift == 63 && byte > 1 {
-                return Err("varint overflows 64 bits");
-            }
-            v |= ((byte & 0x7F) as u64) << shift;
-            if byte < 0x80 {
-                return Ok(v);
-            }
-            shift += 7;
-        }
+        u64::try_from(self.u128()?).map_err(|_| "varint overflows 64 bits")
     }
 
     fn u128(&mut self) -> Step<u128> {

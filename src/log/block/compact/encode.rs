@@ -81,21 +81,8 @@ impl Encoder {
                     st.trade_scales = scales;
                 }
                 let price = t.price.mantissa();
-                let words = [step_word(st.trade_price, price), step_word(0, t.qty.mantissa())];
                 let id = t.trade_id.map(|id| zigzag(id.wrapping_sub(st.trade_id) as i64));
-                if let [Some(p), Some(q)] = words {
-                    let values = [p, q, id.unwrap_or(0)];
-                    let values = &values[..if id.is_some() { 3 } else { 2 }];
-                    out.extend_from_slice(&(fields_header(values) | side << 9).to_le_bytes());
-                    put_fields(out, values);
-                } else {
-                    out.extend_from_slice(&(WIDE_FIELDS | side << 9).to_le_bytes());
-                    put_step(out, st.trade_price, price);
-                    put_step(out, 0, t.qty.mantissa());
-                    if let Some(id) = id {
-                        put_u64(out, id);
-                    }
-                }
+                put_fields(out, side << 9, &[(st.trade_price, price), (0, t.qty.mantissa())], id);
                 st.trade_price = price;
                 if let Some(id) = t.trade_id {
                     st.trade_id = id;
@@ -108,28 +95,9 @@ impl Encoder {
                     st.quote_scales = scales;
                 }
                 let (bid, ask) = (q.bid_price.mantissa(), q.ask_price.mantissa());
-                let words = [
-                    step_word(st.bid_price, bid),
-                    step_word(0, q.bid_qty.mantissa()),
-                    step_word(bid, ask),
-                    step_word(0, q.ask_qty.mantissa()),
-                ];
                 let id = q.update_id.map(|id| zigzag(id.wrapping_sub(st.quote_id) as i64));
-                if let [Some(a), Some(b), Some(c), Some(d)] = words {
-                    let values = [a, b, c, d, id.unwrap_or(0)];
-                    let values = &values[..if id.is_some() { 5 } else { 4 }];
-                    out.extend_from_slice(&fields_header(values).to_le_bytes());
-                    put_fields(out, values);
-                } else {
-                    out.extend_from_slice(&WIDE_FIELDS.to_le_bytes());
-                    put_step(out, st.bid_price, bid);
-                    put_step(out, 0, q.bid_qty.mantissa());
-                    put_step(out, bid, ask);
-                    put_step(out, 0, q.ask_qty.mantissa());
-                    if let Some(id) = id {
-                        put_u64(out, id);
-                    }
-                }
+                let steps = [(st.bid_price, bid), (0, q.bid_qty.mantissa()), (bid, ask), (0, q.ask_qty.mantissa())];
+                put_fields(out, 0, &steps, id);
                 st.bid_price = bid;
                 if let Some(id) = q.update_id {
                     st.quote_id = id;
@@ -177,12 +145,29 @@ pub(super) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
     out.push(v as u8);
 }
 
-/// The widths of up to five fixed-width fields, three bits each (width - 1).
-pub(super) fn fields_header(values: &[u64]) -> u16 {
-    values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i))
-}
-
-pub(super) fn put_fields(out: &mut Vec<u8>, values: &[u64]) {
+/// A trade's or quote's values (see `WIDE_FIELDS`): each `(predictor, value)` step, then
+/// the id step, as fixed-width fields after a header of their widths, or as varints when a
+/// step is too wide for a word. `extra` goes in the header's spare bits.
+pub(super) fn put_fields(out: &mut Vec<u8>, extra: u16, steps: &[(i128, i128)], id: Option<u64>) {
+    let mut values = [0u64; 5];
+    for (slot, &(base, value)) in values.iter_mut().zip(steps) {
+        let Some(word) = step_word(base, value) else {
+            out.extend_from_slice(&(WIDE_FIELDS | extra).to_le_bytes());
+            for &(base, value) in steps {
+                put_step(out, base, value);
+            }
+            if let Some(id) = id {
+                put_u64(out, id);
+            }
+            return;
+        };
+        *slot = word;
+    }
+    let n = steps.len();
+    values[n] = id.unwrap_or(0);
+    let values = &values[..n + usize::from(id.is_some())];
+    let widths = values.iter().enumerate().fold(0u16, |h, (i, &v)| h | ((width(v) - 1) as u16) << (3 * i));
+    out.extend_from_slice(&(widths | extra).to_le_bytes());
     for &v in values {
         out.extend_from_slice(&v.to_le_bytes()[..width(v) as usize]);
     }
