@@ -107,6 +107,21 @@ pub(crate) fn encode(records: &[Record], compression: Compression, scratch: &mut
 }
 
 /// Encodes `records` as a version 1 block, as recordings written before version 2 hold.
+/// Damages `bytes` as codec tests do: xors each `(position, mask)` edit in (positions
+/// wrap around), then cuts them short at `cut` (also wrapping).
+#[cfg(test)]
+pub(crate) fn damage(bytes: &mut Vec<u8>, edits: &[(usize, u8)], cut: Option<usize>) {
+    if !bytes.is_empty() {
+        for &(i, b) in edits {
+            let at = i % bytes.len();
+            bytes[at] ^= b;
+        }
+    }
+    if let Some(c) = cut {
+        bytes.truncate(c % (bytes.len() + 1));
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn encode_legacy(records: &[Record], compression: Compression) -> Vec<u8> {
     encode_flagged(records, compression, &mut Vec::new(), 0, LEGACY).expect("encodes")

@@ -213,13 +213,7 @@ mod tests {
                 }
                 return Ok(());
             }
-            for (i, b) in edits {
-                let at = i % bytes.len();
-                bytes[at] ^= b;
-            }
-            if let Some(c) = cut {
-                bytes.truncate(c % (bytes.len() + 1));
-            }
+            super::super::damage(&mut bytes, &edits, cut);
             if let Some((r, used)) = super::record(&bytes) {
                 let (expect, expect_used): (Record, usize) = bincode::decode_from_slice(&bytes, cfg)
                     .map_err(|e| TestCaseError::fail(format!("fast path read bytes bincode refuses: {e}")))?;

@@ -137,6 +137,19 @@ impl<'a> Decoder<'a> {
         Ok(base.wrapping_add(unzigzag(self.u64()?) as u64))
     }
 
+    /// The record's id, when its tag says it has one: a varint step from the id that
+    /// `last` picks out of the state, which it then replaces.
+    #[inline(always)]
+    fn optional_id(&mut self, tag: u8, last: fn(&mut State) -> &mut u64) -> Step<Option<u64>> {
+        if tag & HAS_ID == 0 {
+            return Ok(None);
+        }
+        let base = *last(&mut self.state);
+        let id = self.id_step(base)?;
+        *last(&mut self.state) = id;
+        Ok(Some(id))
+    }
+
     /// Decodes the next record onto the end of `out`, built in place: returning it cost two
     /// 144-byte copies per record.
     pub(in crate::log::block) fn record_into(&mut self, out: &mut Vec<Record>) -> Result<(), String> {
@@ -185,13 +198,7 @@ impl<'a> Decoder<'a> {
                 Event::BookDelta(BookDelta { first_update_id, last_update_id, bids, asks })
             }
             SNAPSHOT => {
-                let last_update_id = if tag & HAS_ID != 0 {
-                    let id = self.id_step(self.state.book_id)?;
-                    self.state.book_id = id;
-                    Some(id)
-                } else {
-                    None
-                };
+                let last_update_id = self.optional_id(tag, |st| &mut st.book_id)?;
                 let bids = self.levels(0)?;
                 let asks = self.levels(1)?;
                 Event::BookSnapshot(BookSnapshot { last_update_id, bids, asks })
@@ -311,13 +318,7 @@ impl<'a> Decoder<'a> {
         let ask_price = self.step(bid_price)?;
         let ask_qty = self.step(0)?;
         self.state.bid_price = bid_price;
-        let update_id = if tag & HAS_ID != 0 {
-            let id = self.id_step(self.state.quote_id)?;
-            self.state.quote_id = id;
-            Some(id)
-        } else {
-            None
-        };
+        let update_id = self.optional_id(tag, |st| &mut st.quote_id)?;
         Ok(Quote {
             bid_price: Decimal::from_checked_parts(bid_price, bps),
             bid_qty: Decimal::from_checked_parts(bid_qty, bqs),

@@ -156,13 +156,7 @@ proptest! {
         if bytes.is_empty() {
             return Ok(());
         }
-        for (i, b) in edits {
-            let at = i % bytes.len();
-            bytes[at] ^= b;
-        }
-        if let Some(c) = cut {
-            bytes.truncate(c % (bytes.len() + 1));
-        }
+        crate::log::block::damage(&mut bytes, &edits, cut);
         let _ = decode(&bytes, 0, records.len());
     }
 
